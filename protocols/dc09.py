@@ -1,0 +1,335 @@
+"""SIA DC-09 framing: frames out of a byte stream, their header, and answers.
+
+Theory of operation (ANSI/SIA DC-09-2013 §5.5; PROTOCOLS.md §1):
+
+    <LF> <CRC:4> <0LLL:4> "<ID>" <seq:4> [R<rcvr>] L<pref> #<acct> [<data>] [<x>...] [_<time>] <CR>
+
+The CRC (CRC-16/ARC) and the length cover the span from the opening ``"`` to
+the character before CR. ``FrameSplitter`` cuts a stream into candidate frames
+without trusting read boundaries; ``parse_frame`` checks CRC and length and
+reads the header; ``parse_content`` reads the data block, x-data and
+timestamp of an unencrypted (or decrypted) frame. What a receiver answers is
+decided in ``protocols.dc09_receiver``; the byte formats of the answers are
+built here (§1.11).
+
+Real panels deviate, and a genuine frame is accepted whatever its dialect:
+the CRC sent as two binary bytes (Trikdis, Lupusec, OPAX), the CRC computed
+over the trailing CR as well (Eldes), a decimal length (Eldes), ``L`` without
+digits or missing, non-hex accounts, NUL bytes after the CR, several frames in
+one read, one frame over many reads, lower-case hex. Answers mirror the CRC
+dialect of the frame they answer, since the panel checks them with its own
+routine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from protocols.crc import crc16_arc
+from protocols.dc09_crypto import Dc09Key, encrypt
+from protocols.errors import FramingError, IntegrityError
+
+LF = 0x0A
+CR = 0x0D
+MAX_BODY = 0x0FFF  # the length field is "0LLL": three hex digits of length
+# LF + CRC + length + body + CR. A receive buffer never holds more than one
+# incomplete frame, so this bounds it; anything longer is not a frame.
+MAX_FRAME = 1 + 4 + 4 + MAX_BODY + 1
+# Bytes seen between frames that carry nothing: NULs after the CR (Chinese
+# GSM panels), a stray CR, or the newline of a log-style sender.
+_FILLER = frozenset(b"\x00\r ")
+
+# Sequence, then receiver, line prefix and account, each optional in the wild;
+# NAKs write the account as "A0". The line group is lazy so that in "L0A0" the
+# "A0" is read as the account, not as more line digits.
+_HEADER = re.compile(
+    rb'"([!#-~]{1,32})"(\d{4})'
+    rb"(?:R([0-9A-Fa-f]{1,6}))?(?:L([0-9A-Fa-f]{0,6}?))?"
+    rb"(?:#([0-9A-Za-z]{1,16})|A([0-9A-Za-z]{1,16}))?\["
+)
+_HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")
+
+
+class CrcFormat(StrEnum):
+    """How a frame's CRC was written."""
+
+    HEX = "hex"  # four hex characters, the standard
+    BINARY = "binary"  # two raw bytes, most significant first
+    HEX_OVER_CR = "hex+cr"  # hex, but computed over the body and the CR (Eldes)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The fields between the ID token and the data block."""
+
+    token: str  # as sent, "*" included for encrypted messages
+    sequence: str
+    receiver: str | None = None  # hex digits after "R"
+    line: str | None = None  # digits after "L"; "" for a bare "L"
+    account: str | None = None
+
+    @property
+    def encrypted(self) -> bool:
+        return self.token.startswith("*")
+
+    @property
+    def message_type(self) -> str:
+        """The token without the encryption mark, e.g. ``SIA-DCS``."""
+        return self.token.removeprefix("*")
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A frame whose CRC and length check out; its content still raw."""
+
+    raw: bytes
+    header: Header
+    content: bytes  # what follows the "[" of the data block
+    crc_format: CrcFormat = CrcFormat.HEX
+    decimal_length: bool = False  # the length field was written in decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """Data block, extended data and timestamp of a readable frame."""
+
+    data: str
+    xdata: tuple[tuple[str, str], ...] = ()
+    timestamp: datetime | None = None
+
+
+class FrameSplitter:
+    """Cut a byte stream into chunks that are each one frame or one piece of garbage.
+
+    Every chunk is handed on, garbage too, so that a receiver can answer and
+    quarantine it. The buffer holds at most one incomplete frame (MAX_FRAME).
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add received bytes; return the chunks they complete."""
+        self._buffer += data
+        chunks: list[bytes] = []
+        buf = self._buffer
+        n = len(buf)
+        pos = 0
+        while True:
+            while pos < n and buf[pos] in _FILLER:
+                pos += 1
+            if pos >= n:
+                break
+            end = self._chunk_end(buf, pos, n)
+            if end is None:
+                if n - pos <= MAX_FRAME:
+                    break  # wait for the rest
+                end = pos + MAX_FRAME  # too long for a frame: cut it off
+            chunks.append(bytes(buf[pos:end]))
+            pos = end
+        del buf[:pos]
+        return chunks
+
+    def flush(self) -> list[bytes]:
+        """End of a datagram or connection: whatever remains is one last chunk."""
+        rest = bytes(self._buffer).strip(b"\x00\r ")
+        self._buffer.clear()
+        return [rest] if rest else []
+
+    @staticmethod
+    def _chunk_end(buf: bytearray, pos: int, n: int) -> int | None:
+        """Return the end of the chunk starting at ``pos``, or None if incomplete."""
+        if buf[pos] != LF:
+            # Garbage runs to the next CR (kept) or the next LF (not kept).
+            cr = buf.find(b"\r", pos)
+            lf = buf.find(b"\n", pos)
+            if lf >= 0 and (cr < 0 or lf < cr):
+                return lf
+            return cr + 1 if cr >= 0 else None
+        if n - pos < 10:
+            return None  # not enough to tell the CRC format yet
+        # Binary CRC bytes may themselves be CR or LF, so search from the ID
+        # token on; the rest of a frame is text and contains neither.
+        body = pos + (7 if buf[pos + 7] == 0x22 and buf[pos + 9] != 0x22 else 9)
+        cr = buf.find(b"\r", body)
+        lf = buf.find(b"\n", body)
+        if lf >= 0 and (cr < 0 or lf < cr):
+            return lf  # a frame cut short: the next one begins here
+        return cr + 1 if cr >= 0 else None
+
+
+def parse_frame(raw: bytes) -> Frame:
+    """Check CRC and length of one LF...CR frame and read its header."""
+    if len(raw) < 11 or raw[0] != LF:
+        raise FramingError("not a DC-09 frame: it must start with LF (0x0A)")
+    if raw[-1] != CR:
+        raise FramingError("DC-09 frame is not terminated by CR (0x0D)")
+    if raw[9] == 0x22:
+        crc_field = raw[1:5]
+        if not _is_hex(crc_field):
+            raise FramingError(f"CRC field {crc_field!r} is not four hex digits")
+        sent_crc = int(crc_field, 16)
+        length_field = raw[5:9]
+        body = raw[9:-1]
+        crc_format = CrcFormat.HEX
+    elif raw[7] == 0x22:
+        sent_crc = raw[1] << 8 | raw[2]
+        length_field = raw[3:7]
+        body = raw[7:-1]
+        crc_format = CrcFormat.BINARY
+    else:
+        raise FramingError("no ID token (a '\"') after the CRC and length fields")
+    computed = crc16_arc(body)
+    if computed != sent_crc:
+        if crc_format is not CrcFormat.HEX or crc16_arc(b"\r", computed) != sent_crc:
+            raise IntegrityError(
+                f"CRC mismatch: frame says {sent_crc:04X}, body gives {computed:04X}"
+            )
+        crc_format = CrcFormat.HEX_OVER_CR
+    decimal_length = _check_length(length_field, len(body))
+    match = _HEADER.match(body)
+    if match is None:
+        raise FramingError(f"malformed header after the ID token: {body[:40]!r}")
+    token, sequence, receiver, line, account, nak_account = match.groups()
+    header = Header(
+        token=token.decode("ascii"),
+        sequence=sequence.decode("ascii"),
+        receiver=None if receiver is None else receiver.decode("ascii"),
+        line=None if line is None else line.decode("ascii"),
+        account=_optional_text(account or nak_account),
+    )
+    return Frame(raw, header, body[match.end() :], crc_format, decimal_length)
+
+
+def _is_hex(field: bytes) -> bool:
+    return len(field) == 4 and all(b in _HEX_DIGITS for b in field)
+
+
+def _check_length(field: bytes, actual: int) -> bool:
+    """Verify the length field; return True when it was written in decimal (Eldes)."""
+    if _is_hex(field) and int(field, 16) == actual:
+        return False
+    if field.isdigit() and int(field) == actual:
+        return True
+    raise IntegrityError(f"length field {field!r} does not match the {actual}-byte body")
+
+
+def _optional_text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("ascii")
+
+
+def parse_content(content: bytes) -> Content:
+    """Read ``data]`` followed by any ``[x-data]`` groups and an optional ``_timestamp``."""
+    end = content.find(b"]")
+    if end < 0:
+        raise FramingError("data block has no closing ']'")
+    data = decode_text(content[:end])
+    pos = end + 1
+    xdata: list[tuple[str, str]] = []
+    while content[pos : pos + 1] == b"[":
+        close = content.find(b"]", pos)
+        if close < 0:
+            raise FramingError("extended data has no closing ']'")
+        item = content[pos + 1 : close]
+        if not item[:1].isalpha():
+            raise FramingError(f"extended data must start with a letter, got {item[:10]!r}")
+        xdata.append((chr(item[0]), decode_text(item[1:])))
+        pos = close + 1
+    timestamp = None
+    if pos < len(content):
+        if content[pos] != 0x5F:  # "_"
+            raise FramingError(f"unexpected {content[pos : pos + 16]!r} after the data block")
+        timestamp = parse_timestamp(content[pos + 1 :])
+    return Content(data, tuple(xdata), timestamp)
+
+
+def decode_text(raw: bytes) -> str:
+    """Decode text fields: ASCII mostly, UTF-8 (Hikvision) or Windows-1252 (the spec)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # latin-1 after cp1252 because cp1252 leaves five byte values undefined.
+        try:
+            return raw.decode("cp1252")
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
+
+
+def parse_timestamp(text: bytes) -> datetime:
+    """Parse ``HH:MM:SS,MM-DD-YYYY`` (UTC, DC-09 §5.5.1.8) into an aware datetime."""
+    if (
+        len(text) != 19
+        or text[2:3] != b":"
+        or text[5:6] != b":"
+        or text[8:9] != b","
+        or text[11:12] != b"-"
+        or text[14:15] != b"-"
+    ):
+        raise FramingError(f"timestamp {text[:24]!r} is not _HH:MM:SS,MM-DD-YYYY")
+    fields = (text[15:19], text[9:11], text[12:14], text[0:2], text[3:5], text[6:8])
+    if not all(field.isdigit() for field in fields):
+        raise FramingError(f"timestamp {text!r} has non-digits")
+    year, month, day, hour, minute, second = (int(field) for field in fields)
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError:
+        raise FramingError(
+            f"timestamp {text.decode('ascii')} is not a real date and time"
+        ) from None
+
+
+def format_timestamp(moment: datetime) -> bytes:
+    """Render ``_HH:MM:SS,MM-DD-YYYY`` in UTC."""
+    t = moment.astimezone(UTC)
+    return b"_%02d:%02d:%02d,%02d-%02d-%04d" % (t.hour, t.minute, t.second, t.month, t.day, t.year)
+
+
+def build_frame(body: bytes, crc_format: CrcFormat = CrcFormat.HEX) -> bytes:
+    """Wrap a body in LF, CRC, length and CR, in the given CRC dialect."""
+    crc = crc16_arc(body)
+    length = b"%04X" % len(body)
+    if crc_format is CrcFormat.BINARY:
+        return b"\n" + crc.to_bytes(2, "big") + length + body + b"\r"
+    if crc_format is CrcFormat.HEX_OVER_CR:
+        crc = crc16_arc(b"\r", crc)
+    return b"\n%04X" % crc + length + body + b"\r"
+
+
+def _echo(header: Header, account: str) -> bytes:
+    """Sequence, receiver, prefix and account as the panel sent them (§1.11)."""
+    receiver = b"" if header.receiver is None else b"R" + header.receiver.encode()
+    # "L" is mandatory in answers; "L0" means no prefix, for panels that sent none.
+    line = b"L" + (header.line or "0").encode()
+    return header.sequence.encode() + receiver + line + b"#" + account.encode()
+
+
+def build_ack(
+    frame: Frame,
+    account: str,
+    *,
+    now: datetime,
+    key: Dc09Key | None,
+    random_bytes: Callable[[int], bytes],
+) -> bytes:
+    """ACK a frame: plain ``"ACK"...[]``, or ``"*ACK"`` with encrypted pad and time."""
+    header = frame.header
+    if header.encrypted and key is not None:
+        sealed = encrypt(b"]" + format_timestamp(now), key, random_bytes)
+        body = b'"*ACK"' + _echo(header, account) + b"[" + sealed
+    else:
+        body = b'"ACK"' + _echo(header, account) + b"[]"
+    return build_frame(body, frame.crc_format)
+
+
+def build_duh(frame: Frame, account: str) -> bytes:
+    """DUH: intact but not processed; never encrypted (§1.11)."""
+    return build_frame(b'"DUH"' + _echo(frame.header, account) + b"[]", frame.crc_format)
+
+
+def build_nak(now: datetime) -> bytes:
+    """NAK with the receiver's time, which panels use to correct their clock."""
+    return build_frame(b'"NAK"0000R0L0A0[]' + format_timestamp(now))

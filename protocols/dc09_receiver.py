@@ -1,0 +1,274 @@
+"""What a DC-09 receiver answers a chunk of bytes, and the events it carries.
+
+Theory of operation (DC-09-2013 §5.5.2-5.5.3; PROTOCOLS.md §1.10-1.12):
+
+1. A chunk that is not a genuine frame (no LF/CR, bad CRC or length) is
+   answered NAK with our time; nothing in it can be trusted, not even the
+   account, so NAK is the only honest answer.
+2. A genuine frame from an account we do not serve, of a kind we cannot
+   process, or encrypted for an account without a key, is answered DUH.
+3. Encrypted content that does not decrypt to a well-formed message, or a
+   malformed data block, is answered NAK.
+4. A timestamp outside the window is answered NAK, so the panel corrects its
+   clock and resends, or accepted and flagged, per account and per
+   encryption: strict windows lose real alarms from panels that cannot
+   resynchronise, while for encrypted messages the window is the only
+   defence against replay.
+5. Everything else is ACKed, unknown event codes included: answering those
+   with an error makes panels retransmit for ever and report a lost path,
+   the most common complaint about receivers. The event is kept and shown
+   unclassified.
+
+The caller sends ``Reception.reply`` only once the events are durable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from protocols import contact_id, sia
+from protocols.dc09 import (
+    Content,
+    Frame,
+    build_ack,
+    build_duh,
+    build_nak,
+    parse_content,
+    parse_frame,
+)
+from protocols.dc09_crypto import Dc09Key, decrypt
+from protocols.errors import (
+    DecryptionError,
+    FramingError,
+    ProtocolError,
+    Response,
+    TimestampError,
+    UnknownAccountError,
+    UnsupportedError,
+)
+from protocols.events import AlarmEvent, EventClass, Protocol
+
+# Tokens a receiver sends, not receives: decoded for replay, never answered.
+ANSWER_TOKENS = frozenset({"ACK", "NAK", "DUH", "RSP"})
+_CID_TOKENS = frozenset({"ADM-CID", "HENG-BO"})  # Hengbo sends Contact ID under its own name
+
+
+class DriftAction(StrEnum):
+    """What to do with a message whose timestamp is outside the window."""
+
+    NAK = "nak"  # refuse with our time: the panel corrects its clock and resends
+    FLAG = "flag"  # accept and flag the drift: for panels that cannot resynchronise
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampPolicy:
+    """The acceptance window (de-facto +20 s / -40 s) and what happens outside it."""
+
+    ahead: float = 20.0
+    behind: float = 40.0
+    plain: DriftAction = DriftAction.FLAG
+    encrypted: DriftAction = DriftAction.NAK
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSettings:
+    """What the receiver knows of one account."""
+
+    key: Dc09Key | None = None
+    timestamps: TimestampPolicy | None = None  # None: the receiver's default
+    utc_offset: timedelta = timedelta(0)  # for panels that send local time, not UTC
+
+
+AccountLookup = Callable[[str], AccountSettings | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A genuine, readable message and the events it reports."""
+
+    account: str
+    content: Content
+    events: tuple[AlarmEvent, ...]
+    data_account: str | None = None  # the account inside the data block, if any
+    drift: float | None = None  # device clock minus ours, seconds
+    drift_flagged: bool = False  # outside the window, accepted by policy
+
+
+@dataclass(frozen=True, slots=True)
+class Reception:
+    """The outcome of one chunk: what to answer and what it meant."""
+
+    raw: bytes
+    reply: bytes = b""  # the bytes to send back; empty when nothing is answered
+    response: Response | None = None
+    frame: Frame | None = None
+    message: Message | None = None
+    error: ProtocolError | None = field(default=None)
+
+
+def receive(
+    raw: bytes,
+    *,
+    now: datetime,
+    accounts: AccountLookup,
+    policy: TimestampPolicy = TimestampPolicy(),  # noqa: B008 - frozen, shared safely
+    random_bytes: Callable[[int], bytes] = os.urandom,
+) -> Reception:
+    """Decide the answer to one chunk cut by ``FrameSplitter``."""
+    try:
+        frame = parse_frame(raw)
+    except ProtocolError as error:
+        return Reception(raw, build_nak(now), Response.NAK, error=error)
+    header = frame.header
+    if header.message_type in ANSWER_TOKENS:
+        return Reception(raw, frame=frame)
+    account = header.account or "0"
+    try:
+        message, key = _read(frame, now=now, accounts=accounts, policy=policy)
+    except ProtocolError as error:
+        if error.response is Response.DUH:
+            return Reception(raw, build_duh(frame, account), Response.DUH, frame, error=error)
+        return Reception(raw, build_nak(now), Response.NAK, frame, error=error)
+    reply = build_ack(frame, message.account, now=now, key=key, random_bytes=random_bytes)
+    return Reception(raw, reply, Response.ACK, frame, message)
+
+
+def _read(
+    frame: Frame, *, now: datetime, accounts: AccountLookup, policy: TimestampPolicy
+) -> tuple[Message, Dc09Key | None]:
+    header = frame.header
+    kind = header.message_type
+    if kind not in _CID_TOKENS and kind not in ("SIA-DCS", "NULL"):
+        raise UnsupportedError(f"unsupported ID token {header.token!r}")
+    settings = None
+    if header.account is not None:
+        settings = _settings(accounts, header.account)
+    key = None
+    if header.encrypted:
+        if settings is None:
+            raise FramingError("encrypted message has no account in its header")
+        if settings.key is None:
+            raise UnsupportedError(f"encrypted, but account {header.account} has no key set")
+        key = settings.key
+        content = _decrypt_content(frame.content, key, null=kind == "NULL")
+        if content.timestamp is None:
+            raise DecryptionError("encrypted message without timestamp (mandatory, DC-09 §5.4.4)")
+    else:
+        content = parse_content(frame.content)
+    block = _parse_data(kind, content.data)
+    data_account = None if block is None else block.account
+    account = header.account or data_account
+    if account is None:
+        raise FramingError("no account in the header nor in the data block")
+    if settings is None:
+        settings = _settings(accounts, account)
+    device_time, drift, flagged = _check_time(content, settings, policy, now, header.encrypted)
+    events = _events(block, content, account=account, raw=frame.raw, device_time=device_time)
+    return Message(account, content, events, data_account, drift, flagged), key
+
+
+def _settings(accounts: AccountLookup, account: str) -> AccountSettings:
+    settings = accounts(account)
+    if settings is None:
+        raise UnknownAccountError(f"account {account} is not served by this receiver")
+    return settings
+
+
+def _decrypt_content(ciphertext: bytes, key: Dc09Key, *, null: bool) -> Content:
+    plaintext = decrypt(ciphertext, key)
+    bar = plaintext.find(b"|")
+    if bar >= 0:
+        text = plaintext[bar + 1 :]
+    elif null and b"]" in plaintext:
+        # Hikvision hubs pad encrypted NULLs with "p" and no "|" terminator.
+        text = plaintext[plaintext.index(b"]") :]
+    else:
+        raise DecryptionError("decrypted text has no pad terminator '|': wrong key?")
+    try:
+        return parse_content(text)
+    except FramingError as error:
+        raise DecryptionError(
+            f"decrypted text is no message ({error.reason}): wrong key?"
+        ) from None
+
+
+def _parse_data(kind: str, data: str) -> sia.SiaBlock | contact_id.AdmCidBlock | None:
+    if kind == "SIA-DCS":
+        return sia.parse_data_block(data)
+    if kind in _CID_TOKENS:
+        return contact_id.parse_adm_cid(data)
+    return None  # NULL: the data block (Hikvision sends a dummy one) means nothing
+
+
+def _check_time(
+    content: Content,
+    settings: AccountSettings,
+    default: TimestampPolicy,
+    now: datetime,
+    encrypted: bool,
+) -> tuple[datetime | None, float | None, bool]:
+    if content.timestamp is None:
+        return None, None, False
+    device_time = content.timestamp - settings.utc_offset
+    drift = (device_time - now).total_seconds()
+    policy = settings.timestamps or default
+    if -policy.behind <= drift <= policy.ahead:
+        return device_time, drift, False
+    action = policy.encrypted if encrypted else policy.plain
+    if action is DriftAction.NAK:
+        raise TimestampError(
+            f"timestamp {drift:+.0f} s from receiver time, outside the window "
+            f"+{policy.ahead:g} s/-{policy.behind:g} s",
+            drift_seconds=drift,
+        )
+    return device_time, drift, True
+
+
+def _events(
+    block: sia.SiaBlock | contact_id.AdmCidBlock | None,
+    content: Content,
+    *,
+    account: str,
+    raw: bytes,
+    device_time: datetime | None,
+) -> tuple[AlarmEvent, ...]:
+    if block is None:  # a link test
+        return (
+            AlarmEvent(
+                account=account,
+                protocol=Protocol.DC09,
+                event_class=EventClass.TEST,
+                device_time=device_time,
+                xdata=content.xdata,
+                raw=raw,
+            ),
+        )
+    if isinstance(block, sia.SiaBlock):
+        return tuple(
+            sia.to_event(
+                report,
+                account=account,
+                protocol=Protocol.DC09,
+                raw=raw,
+                device_time=device_time,
+                xdata=content.xdata,
+            )
+            for report in block.reports
+        )
+    return (
+        contact_id.to_event(
+            block.event,
+            block.qualifier_digit,
+            block.partition,
+            block.zone_or_user,
+            account=account,
+            protocol=Protocol.DC09,
+            raw=raw,
+            device_time=device_time,
+            xdata=content.xdata,
+        ),
+    )
