@@ -45,7 +45,8 @@ _FILLER = frozenset(b"\x00\r ")
 
 # Sequence, then receiver, line prefix and account, each optional in the wild;
 # NAKs write the account as "A0". The line group is lazy so that in "L0A0" the
-# "A0" is read as the account, not as more line digits.
+# "A0" is read as the account, not as more line digits (the one ambiguity of
+# the format: a prefix ending in "A<digits>" before "[" reads the same way).
 _HEADER = re.compile(
     rb'"([!#-~]{1,32})"(\d{4})'
     rb"(?:R([0-9A-Fa-f]{1,6}))?(?:L([0-9A-Fa-f]{0,6}?))?"
