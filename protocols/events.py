@@ -70,7 +70,9 @@ class AlarmEvent:
 
     ``event_class`` is the default class of the code in our tables; ``None``
     means the code is not in them: the event is kept and shown unclassified,
-    never rejected. ``device_time`` is timezone-aware (UTC) when present.
+    never rejected. Messages a platform itself declares informational (a
+    command result) have no code and class OTHER. ``device_time`` is
+    timezone-aware (UTC) when present.
     """
 
     account: str
