@@ -406,7 +406,9 @@ def to_event(
         code=sia_for_cid(event, qualifier),
         cid_event=event,
         event_class=None if row is None else row.event_class,
-        zone=number if address is Address.ZONE else None,
+        # A number where the code uses none (Trikdis sends 602 with 999) is
+        # still what the panel said: kept as the zone rather than dropped.
+        zone=number if address is not Address.USER else None,
         user=number if address is Address.USER else None,
         partition=None if partition == _NO_PARTITION else partition,
         device_time=device_time,

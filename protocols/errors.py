@@ -18,13 +18,18 @@ class Response(StrEnum):
 
 
 class ProtocolError(Exception):
-    """Input that a codec refuses; ``response`` is what the sender should be told."""
+    """Input that a codec refuses; ``response`` is what the sender should be told.
+
+    ``raw`` holds the refused bytes where the codec cut them out of a stream,
+    so that they can be kept in quarantine.
+    """
 
     response: Response = Response.NAK
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, raw: bytes = b"") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.raw = raw
 
 
 class FramingError(ProtocolError):

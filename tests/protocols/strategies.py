@@ -24,9 +24,7 @@ def frame_bodies(draw: st.DrawFn) -> tuple[bytes, Header, bytes]:
     # A0, so such a prefix would not round trip; no panel sends one.
     line_digits = _HEX if account is not None else _HEX.replace("A", "")
     line = draw(st.none() | st.text(line_digits, max_size=6))
-    xdata = draw(
-        st.lists(st.tuples(st.sampled_from("AHILMNRSV"), _TEXT), max_size=3)
-    )
+    xdata = draw(st.lists(st.tuples(st.sampled_from("AHILMNRSV"), _TEXT), max_size=3))
     timestamp = draw(st.sampled_from([b"", b"_09:12:30,02-20-2023"]))
     data = draw(_TEXT).encode()
     content = data + b"]" + b"".join(b"[" + k.encode() + v.encode() + b"]" for k, v in xdata)

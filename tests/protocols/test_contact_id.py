@@ -182,11 +182,11 @@ ADM_CID_BLOCKS: dict[str, tuple[tuple[str | None, str, str, str, str], dict[str,
     # Trikdis: 700 is Hengbo's link hang-up; 99/999 are fillers, not a zone.
     "#9413|1700 99 999": (
         ("9413", "1", "700", "99", "999"),
-        {"code": None, "event_class": EventClass.COMMUNICATION, "partition": "99", "zone": None},
+        {"code": None, "event_class": EventClass.COMMUNICATION, "partition": "99", "zone": "999"},
     ),
     "#9413|1602 99 999": (
         ("9413", "1", "602", "99", "999"),
-        {"code": "RP", "event_class": EventClass.TEST, "zone": None, "user": None},
+        {"code": "RP", "event_class": EventClass.TEST, "zone": "999", "user": None},
     ),
     "#123456|1406 01 000": (("123456", "1", "406", "01", "000"), {"code": "OC", "user": None}),
     "#AAAA|3441 01 042": (

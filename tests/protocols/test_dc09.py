@@ -63,7 +63,9 @@ def test_crc_table_matches_bitwise_definition_and_continues(a: bytes, b: bytes) 
 
 
 def test_real_ajax_frame() -> None:
-    frame = parse_frame(frame_of('14AB0039"SIA-DCS"0006L0#AAA[#AAA|Nri0/RP0000]_09:12:30,02-20-2023'))
+    frame = parse_frame(
+        frame_of('14AB0039"SIA-DCS"0006L0#AAA[#AAA|Nri0/RP0000]_09:12:30,02-20-2023')
+    )
     assert frame.header == Header("SIA-DCS", "0006", None, "0", "AAA")
     assert frame.crc_format is CrcFormat.HEX and not frame.header.encrypted
     content = parse_content(frame.content)
@@ -79,10 +81,14 @@ def test_receiver_line_and_account_at_full_width() -> None:
 
 
 def test_binary_crc_frame_trikdis() -> None:
-    raw = b"\n" + bytes.fromhex(
-        "DAEB303033442241444D2D434944223030303152314C3123393431335B23393431337C3137303020"
-        "3939203939395D5F32333A30353A32382C30382D33302D32303233"
-    ) + b"\r"
+    raw = (
+        b"\n"
+        + bytes.fromhex(
+            "DAEB303033442241444D2D434944223030303152314C3123393431335B23393431337C3137303020"
+            "3939203939395D5F32333A30353A32382C30382D33302D32303233"
+        )
+        + b"\r"
+    )
     frame = parse_frame(raw)
     assert frame.crc_format is CrcFormat.BINARY
     assert frame.header == Header("ADM-CID", "0001", "1", "1", "9413")
@@ -100,7 +106,11 @@ def test_eldes_crc_over_cr_and_decimal_length() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "account"),
     [
-        ('CEF0003F"SIA-DCS"0001L#7303658550[#7303658550|NBA4]_11:52:09,05-07-2019', "", "7303658550"),
+        (
+            'CEF0003F"SIA-DCS"0001L#7303658550[#7303658550|NBA4]_11:52:09,05-07-2019',
+            "",
+            "7303658550",
+        ),
         ('B0970029"NULL"0000L000#0809[]_21:00:01,02-20-2024', "000", "0809"),
         ('31FD0018"NULL"0000R0L0#XTRM189[]', "0", "XTRM189"),
         ('AC4E0025"NAK"0000R0L0A0[]_11:52:07,05-07-2019', "0", "0"),
@@ -126,10 +136,16 @@ def test_header_without_line_or_account() -> None:
         (b'\n14AB0039"SIA-DCS"0006L0#AAA[#AAA|Nri0/RP0000]', FramingError, "terminated by CR"),
         (b'\nZZZZ0012"NULL"0000L0#AAA[]\r', FramingError, "not four hex digits"),
         (b"\nSR0001L0001 072538XX \r", FramingError, "no ID token"),
-        (b'\n2E680034"SIA-DCS"6002L0#AAA[|Nri1/CL501]_14:12:04,09-25-2019\r', IntegrityError,
-         "CRC mismatch: frame says 2E68, body gives E5D5"),
-        (b'\nE5D50078"SIA-DCS"6002L0#AAA[|Nri1/CL501]_14:12:04,09-25-2019\r', IntegrityError,
-         "does not match the 52-byte body"),
+        (
+            b'\n2E680034"SIA-DCS"6002L0#AAA[|Nri1/CL501]_14:12:04,09-25-2019\r',
+            IntegrityError,
+            "CRC mismatch: frame says 2E68, body gives E5D5",
+        ),
+        (
+            b'\nE5D50078"SIA-DCS"6002L0#AAA[|Nri1/CL501]_14:12:04,09-25-2019\r',
+            IntegrityError,
+            "does not match the 52-byte body",
+        ),
     ],
 )
 def test_rejected_frames(raw: bytes, error: type[Exception], reason: str) -> None:
@@ -189,9 +205,13 @@ def test_text_decoding_falls_back_to_windows_1252_then_latin_1() -> None:
     assert decode_text(b"\x81") == "\x81"  # undefined in cp1252
 
 
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)))
+# hypothesis takes naive bounds and adds the zone itself.
+_YEARS = {"min_value": datetime(2000, 1, 1), "max_value": datetime(2099, 12, 31)}  # noqa: DTZ001
+
+
+@given(st.datetimes(**_YEARS, timezones=st.just(UTC)))
 def test_timestamp_round_trip(moment: datetime) -> None:
-    aware = moment.replace(microsecond=0, tzinfo=UTC)
+    aware = moment.replace(microsecond=0)
     assert parse_timestamp(format_timestamp(aware)[1:]) == aware
 
 
@@ -361,7 +381,8 @@ def test_lower_case_ciphertext_is_accepted() -> None:
 
 
 @given(
-    st.binary(min_size=16, max_size=16) | st.binary(min_size=24, max_size=24)
+    st.binary(min_size=16, max_size=16)
+    | st.binary(min_size=24, max_size=24)
     | st.binary(min_size=32, max_size=32),
     st.binary(max_size=100),
     st.randoms(use_true_random=False),

@@ -54,12 +54,15 @@ def raw_cbc(plaintext: bytes, key: Dc09Key) -> bytes:
 
 def plain_frame(data: str, *, account: str = "1234", when: datetime | None = NOW) -> bytes:
     stamp = b"" if when is None else format_timestamp(when)
-    return build_frame(b'"%s"0042L0#%s[%s]%s' % (
-        b"ADM-CID" if "|" in data and data.split("|")[1][:1].isdigit() else b"SIA-DCS",
-        account.encode(),
-        data.encode(),
-        stamp,
-    ))
+    return build_frame(
+        b'"%s"0042L0#%s[%s]%s'
+        % (
+            b"ADM-CID" if "|" in data and data.split("|")[1][:1].isdigit() else b"SIA-DCS",
+            account.encode(),
+            data.encode(),
+            stamp,
+        )
+    )
 
 
 def sealed_frame(token: str, data: str, *, key: Dc09Key = KEY, when: datetime = NOW) -> bytes:
@@ -113,7 +116,9 @@ def test_link_test_is_acked_as_a_test_event() -> None:
 
 
 def test_unknown_event_code_is_acked_and_unclassified() -> None:
-    reception = receive(plain_frame("#1234|Nri1/QZ7"), now=NOW, accounts=served(**{"1234": PLAIN}).get)
+    reception = receive(
+        plain_frame("#1234|Nri1/QZ7"), now=NOW, accounts=served(**{"1234": PLAIN}).get
+    )
     assert reception.response is Response.ACK and reception.message is not None
     (event,) = reception.message.events
     assert event.code == "QZ" and event.unclassified
@@ -222,9 +227,7 @@ def test_encrypted_without_timestamp_is_nak() -> None:
 # -- the timestamp window ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("offset", "inside"), [(20, True), (21, False), (-40, True), (-41, False)]
-)
+@pytest.mark.parametrize(("offset", "inside"), [(20, True), (21, False), (-40, True), (-41, False)])
 def test_window_edges_for_encrypted_messages(offset: int, inside: bool) -> None:
     raw = sealed_frame("SIA-DCS", "#1234|Nri1/BA1", when=NOW + timedelta(seconds=offset))
     reception = receive(raw, now=NOW, accounts=served(**{"1234": KEYED}).get)
@@ -294,3 +297,12 @@ def test_genuine_frames_with_any_content_never_raise(token: bytes, content: byte
     reception = receive(raw, now=NOW, accounts=served(AAA=KEYED).get)
     assert reception.frame is not None
     assert (reception.error is None) == (reception.response is Response.ACK)
+
+
+def test_decrypted_text_with_pad_but_no_message_is_nak() -> None:
+    # A wrong key now and then yields a "|" by chance; what follows must still parse.
+    raw = build_frame(b'"*SIA-DCS"0001L0#1234[' + raw_cbc(b"ab|" + b"x" * 29, KEY))
+    reception = receive(raw, now=NOW, accounts=served(**{"1234": KEYED}).get)
+    assert reception.response is Response.NAK
+    assert isinstance(reception.error, DecryptionError)
+    assert "wrong key?" in reception.error.reason

@@ -1,0 +1,1 @@
+"""ARC: the alarm-receiving-centre server (联网报警运营)."""
