@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from protocols.crc import crc16_arc
 from protocols.dc09_crypto import Dc09Key, encrypt
@@ -52,7 +52,8 @@ _HEADER = re.compile(
     rb"(?:R([0-9A-Fa-f]{1,6}))?(?:L([0-9A-Fa-f]{0,6}?))?"
     rb"(?:#([0-9A-Za-z]{1,16})|A([0-9A-Za-z]{1,16}))?\["
 )
-_HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")
+_HEX4 = re.compile(rb"[0-9A-Fa-f]{4}")
+_TIMESTAMP = re.compile(rb"(\d\d):(\d\d):(\d\d),(\d\d)-(\d\d)-(\d{4})")
 
 
 class CrcFormat(StrEnum):
@@ -63,8 +64,7 @@ class CrcFormat(StrEnum):
     HEX_OVER_CR = "hex+cr"  # hex, but computed over the body and the CR (Eldes)
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(NamedTuple):
     """The fields between the ID token and the data block."""
 
     token: str  # as sent, "*" included for encrypted messages
@@ -83,8 +83,7 @@ class Header:
         return self.token.removeprefix("*")
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
     """A frame whose CRC and length check out; its content still raw."""
 
     raw: bytes
@@ -94,8 +93,7 @@ class Frame:
     decimal_length: bool = False  # the length field was written in decimal
 
 
-@dataclass(frozen=True, slots=True)
-class Content:
+class Content(NamedTuple):
     """Data block, extended data and timestamp of a readable frame."""
 
     data: str
@@ -171,7 +169,7 @@ def parse_frame(raw: bytes) -> Frame:
         raise FramingError("DC-09 frame is not terminated by CR (0x0D)")
     if raw[9] == 0x22:
         crc_field = raw[1:5]
-        if not _is_hex(crc_field):
+        if not _HEX4.fullmatch(crc_field):
             raise FramingError(f"CRC field {crc_field!r} is not four hex digits")
         sent_crc = int(crc_field, 16)
         length_field = raw[5:9]
@@ -206,13 +204,9 @@ def parse_frame(raw: bytes) -> Frame:
     return Frame(raw, header, body[match.end() :], crc_format, decimal_length)
 
 
-def _is_hex(field: bytes) -> bool:
-    return len(field) == 4 and all(b in _HEX_DIGITS for b in field)
-
-
 def _check_length(field: bytes, actual: int) -> bool:
     """Verify the length field; return True when it was written in decimal (Eldes)."""
-    if _is_hex(field) and int(field, 16) == actual:
+    if _HEX4.fullmatch(field) and int(field, 16) == actual:
         return False
     if field.isdigit() and int(field) == actual:
         return True
@@ -262,25 +256,14 @@ def decode_text(raw: bytes) -> str:
 
 def parse_timestamp(text: bytes) -> datetime:
     """Parse ``HH:MM:SS,MM-DD-YYYY`` (UTC, DC-09 §5.5.1.8) into an aware datetime."""
-    if (
-        len(text) != 19
-        or text[2:3] != b":"
-        or text[5:6] != b":"
-        or text[8:9] != b","
-        or text[11:12] != b"-"
-        or text[14:15] != b"-"
-    ):
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
         raise FramingError(f"timestamp {text[:24]!r} is not _HH:MM:SS,MM-DD-YYYY")
-    fields = (text[15:19], text[9:11], text[12:14], text[0:2], text[3:5], text[6:8])
-    if not all(field.isdigit() for field in fields):
-        raise FramingError(f"timestamp {text!r} has non-digits")
-    year, month, day, hour, minute, second = (int(field) for field in fields)
+    hour, minute, second, month, day, year = map(int, match.groups())
     try:
         return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
-        raise FramingError(
-            f"timestamp {text.decode('ascii')} is not a real date and time"
-        ) from None
+        raise FramingError(f"timestamp {text.decode()} is not a real date and time") from None
 
 
 def format_timestamp(moment: datetime) -> bytes:

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from protocols import contact_id, sia
 from protocols.dc09 import (
@@ -86,8 +87,7 @@ class AccountSettings:
 AccountLookup = Callable[[str], AccountSettings | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """A genuine, readable message and the events it reports."""
 
     account: str
@@ -98,8 +98,7 @@ class Message:
     drift_flagged: bool = False  # outside the window, accepted by policy
 
 
-@dataclass(frozen=True, slots=True)
-class Reception:
+class Reception(NamedTuple):
     """The outcome of one chunk: what to answer and what it meant."""
 
     raw: bytes
@@ -107,7 +106,7 @@ class Reception:
     response: Response | None = None
     frame: Frame | None = None
     message: Message | None = None
-    error: ProtocolError | None = field(default=None)
+    error: ProtocolError | None = None
 
 
 def receive(

@@ -210,7 +210,14 @@ def _parse_new_event(body: str, offset: int) -> list[SiaReport]:
 def _split_sections(data: str) -> list[tuple[int, str]]:
     # '|' separates sections, except inside ^text^ of a new-event section,
     # where a name may legitimately contain it.
-    sections: list[tuple[int, str]] = []
+    if "^" not in data:  # the common case, and the hot path: no text to protect
+        sections = []
+        start = 0
+        for section in data.split("|"):
+            sections.append((start, section))
+            start += len(section) + 1
+        return sections
+    sections = []
     start = 0
     quoted = False
     for index, char in enumerate(data):

@@ -190,7 +190,7 @@ def test_content_with_several_xdata() -> None:
         (b"#AAA|NRP][1abc]", "must start with a letter"),
         (b"#AAA|NRP]xyz", "unexpected"),
         (b"#AAA|NRP]_12:00:00", "is not _HH:MM:SS"),
-        (b"#AAA|NRP]_1a:00:00,01-01-2024", "non-digits"),
+        (b"#AAA|NRP]_1a:00:00,01-01-2024", "is not _HH:MM:SS"),
         (b"#AAA|NRP]_25:00:00,01-01-2024", "not a real date"),
     ],
 )
