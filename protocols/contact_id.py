@@ -44,11 +44,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 
 from protocols.contact_id_codes import CID_CODES, CidCode
 from protocols.errors import FramingError, IntegrityError
-from protocols.events import Address, AlarmEvent, Protocol, Qualifier
+from protocols.events import Address, AlarmEvent, Protocol, Qualifier, build_event
 
 __all__ = [
     "CID_CODES",
@@ -56,6 +56,7 @@ __all__ = [
     "CidCode",
     "ContactIdMessage",
     "checksum_digit",
+    "block_event",
     "cid_for_sia",
     "decode_line",
     "encode_message",
@@ -87,6 +88,9 @@ _MESSAGE_TYPES: Final = frozenset({"18", "98"})
 _BLOCK_MESSAGE_TYPES: Final = frozenset({"18", "98", "58"})
 _NO_PARTITION: Final = "00"
 _NO_ZONE_OR_USER: Final = "000"
+# Read for every event, so bound once: on Python 3.11 reading a member off an
+# Enum class is a slow call (EnumType defines __getattr__).
+_USER, _RESTORE = Address.USER, Qualifier.RESTORE
 
 
 def _show(text: str) -> str:
@@ -152,10 +156,12 @@ def lookup(code: str) -> CidCode | None:
 def sia_for_cid(event: str, qualifier: Qualifier) -> str | None:
     """Return the SIA code for a Contact ID event and qualifier, or None if unmapped."""
     row = CID_CODES.get(event)
-    if row is None:
-        return None
+    return None if row is None else _sia_code(row, qualifier)
+
+
+def _sia_code(row: CidCode, qualifier: Qualifier) -> str | None:
     # A status report (6) says the condition is still present: the new-event code.
-    return row.sia_restore if qualifier is Qualifier.RESTORE else row.sia_new
+    return row.sia_restore if qualifier is _RESTORE else row.sia_new
 
 
 def cid_for_sia(code: str) -> str | None:
@@ -299,15 +305,21 @@ def encode_message(
 # DC-09 accounts are 3-16 hex digits (§1.6); real panels send letters beyond F
 # (XTRM189), so any ASCII letter or digit is accepted here.
 _BLOCK_ACCOUNT = re.compile(r"[0-9A-Za-z]{3,16}")
+# The block nearly every panel sends, "#ACCT|QXYZ GG CCC" with a valid qualifier,
+# read in one match; the rest take the field-by-field checks, which say what is wrong.
+_USUAL_BLOCK = re.compile(
+    r"(?:#?([0-9A-Za-z]{3,16})\|)?([136])([0-9B-F]{3}) ([0-9B-F]{2}) ([0-9B-F]{3})"
+)
 _DUMMY_PAYLOAD: Final = "0000 00 000"
 
 
-@dataclass(frozen=True, slots=True)
-class AdmCidBlock:
+class AdmCidBlock(NamedTuple):
     """The content of an ADM-CID data block: ``#ACCT|QXYZ GG CCC`` without MT or S.
 
     ``account`` is the account written inside the block (None when the block has
     none); it may differ from the DC-09 header account, which stays the key.
+    ``parse_adm_cid`` makes these and checks every field; the type itself checks
+    nothing.
     """
 
     account: str | None
@@ -315,18 +327,6 @@ class AdmCidBlock:
     event: str
     partition: str
     zone_or_user: str
-
-    def __post_init__(self) -> None:
-        if self.account is not None and not _BLOCK_ACCOUNT.fullmatch(self.account):
-            raise FramingError(
-                f"ADM-CID account must be 3-16 letters or digits, got {_show(self.account)}"
-            )
-        _check_field("qualifier", self.qualifier_digit, 1)
-        _check_field("event", self.event, 3)
-        _check_field("partition", self.partition, 2)
-        _check_field("zone/user", self.zone_or_user, 3)
-        all_zero = self.event + self.partition + self.zone_or_user == "00000000"
-        _check_qualifier(self.qualifier_digit, all_zero=all_zero)
 
     @property
     def qualifier(self) -> Qualifier:
@@ -349,6 +349,14 @@ def _split_block_account(data: str) -> tuple[str | None, str]:
 
 def parse_adm_cid(data: str) -> AdmCidBlock:
     """Parse the content of an ADM-CID data block (without its brackets)."""
+    usual = _USUAL_BLOCK.fullmatch(data)
+    if usual is not None:
+        return AdmCidBlock._make(usual.groups())
+    return _parse_any_block(data)
+
+
+def _parse_any_block(data: str) -> AdmCidBlock:
+    """Parse every form of block, checking field by field so that an error names the field."""
     account, payload = _split_block_account(data)
     if len(payload) == 11 and payload[4] == " " and payload[7] == " ":
         qualifier, event, partition, zone = payload[0], payload[1:4], payload[5:7], payload[8:]
@@ -360,6 +368,11 @@ def parse_adm_cid(data: str) -> AdmCidBlock:
         raise FramingError(
             f"ADM-CID data must be 'QXYZ GG CCC' or '18QXYZGGCCC', got {_show(payload)}"
         )
+    _check_field("qualifier", qualifier, 1)
+    _check_field("event", event, 3)
+    _check_field("partition", partition, 2)
+    _check_field("zone/user", zone, 3)
+    _check_qualifier(qualifier, all_zero=event + partition + zone == "00000000")
     return AdmCidBlock(account, qualifier, event, partition, zone)
 
 
@@ -393,24 +406,45 @@ def to_event(
     _check_field("event", event, 3)
     _check_field("partition", partition, 2)
     _check_field("zone/user", zone_or_user, 3)
-    qualifier = _check_qualifier(qualifier_digit)
-    row = CID_CODES.get(event)
-    number = None if zone_or_user == _NO_ZONE_OR_USER else zone_or_user
+    _check_qualifier(qualifier_digit)
+    return block_event(
+        AdmCidBlock(None, qualifier_digit, event, partition, zone_or_user),
+        account=account,
+        protocol=protocol,
+        raw=raw,
+        device_time=device_time,
+        xdata=xdata,
+    )
+
+
+def block_event(
+    block: AdmCidBlock,
+    *,
+    account: str,
+    protocol: Protocol,
+    raw: bytes,
+    device_time: datetime | None = None,
+    xdata: tuple[tuple[str, str], ...] = (),
+) -> AlarmEvent:
+    """Turn a block from ``parse_adm_cid`` (its fields checked there) into an ``AlarmEvent``."""
+    qualifier = _QUALIFIERS[block.qualifier_digit]
+    row = CID_CODES.get(block.event)
+    number = None if block.zone_or_user == _NO_ZONE_OR_USER else block.zone_or_user
     # DC-05: CCC is the zone in event reports and the user only in open/close
     # reports, so an event missing from the table is read as zone-addressed.
-    address = Address.ZONE if row is None else row.address
-    return AlarmEvent(
+    is_user = row is not None and row.address is _USER
+    return build_event(
         account=account,
         protocol=protocol,
         qualifier=qualifier,
-        code=sia_for_cid(event, qualifier),
-        cid_event=event,
+        code=None if row is None else _sia_code(row, qualifier),
+        cid_event=block.event,
         event_class=None if row is None else row.event_class,
         # A number where the code uses none (Trikdis sends 602 with 999) is
         # still what the panel said: kept as the zone rather than dropped.
-        zone=number if address is not Address.USER else None,
-        user=number if address is Address.USER else None,
-        partition=None if partition == _NO_PARTITION else partition,
+        zone=None if is_user else number,
+        user=number if is_user else None,
+        partition=None if block.partition == _NO_PARTITION else block.partition,
         device_time=device_time,
         xdata=xdata,
         raw=raw,

@@ -48,12 +48,16 @@ _FILLER = frozenset(b"\x00\r ")
 # "A0" is read as the account, not as more line digits (the one ambiguity of
 # the format: a prefix ending in "A<digits>" before "[" reads the same way).
 _HEADER = re.compile(
-    rb'"([!#-~]{1,32})"(\d{4})'
-    rb"(?:R([0-9A-Fa-f]{1,6}))?(?:L([0-9A-Fa-f]{0,6}?))?"
-    rb"(?:#([0-9A-Za-z]{1,16})|A([0-9A-Za-z]{1,16}))?\["
+    r'"([!#-~]{1,32})"([0-9]{4})'
+    r"(?:R([0-9A-Fa-f]{1,6}))?(?:L([0-9A-Fa-f]{0,6}?))?"
+    r"(?:#([0-9A-Za-z]{1,16})|A([0-9A-Za-z]{1,16}))?\["
 )
 _HEX4 = re.compile(rb"[0-9A-Fa-f]{4}")
-_TIMESTAMP = re.compile(rb"(\d\d):(\d\d):(\d\d),(\d\d)-(\d\d)-(\d{4})")
+# HH:MM:SS,MM-DD-YYYY, read as text: the clock, month, day and year.
+_TIMESTAMP_PATTERN = r"([0-9]{2}:[0-9]{2}:[0-9]{2}),([0-9]{2})-([0-9]{2})-([0-9]{4})"
+_TIMESTAMP = re.compile(_TIMESTAMP_PATTERN)
+# Data block and timestamp without x-data: the content of nearly every frame.
+_DATA_AND_TIMESTAMP = re.compile(r"([^\]]*)\]_" + _TIMESTAMP_PATTERN)
 
 
 class CrcFormat(StrEnum):
@@ -62,6 +66,11 @@ class CrcFormat(StrEnum):
     HEX = "hex"  # four hex characters, the standard
     BINARY = "binary"  # two raw bytes, most significant first
     HEX_OVER_CR = "hex+cr"  # hex, but computed over the body and the CR (Eldes)
+
+
+# Read for every frame, so bound once: on Python 3.11 reading a member off an
+# Enum class is a slow call (EnumType defines __getattr__).
+_CRC_HEX, _CRC_BINARY, _CRC_HEX_OVER_CR = CrcFormat.HEX, CrcFormat.BINARY, CrcFormat.HEX_OVER_CR
 
 
 class Header(NamedTuple):
@@ -113,24 +122,29 @@ class FrameSplitter:
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; return the chunks they complete."""
-        self._buffer += data
+        if self._buffer:
+            self._buffer += data
+            data = bytes(self._buffer)
+            self._buffer.clear()
+        # Usually the buffer was empty and ``data`` is exactly one frame: slicing
+        # all of a bytes object returns it as is, so that costs no copy.
         chunks: list[bytes] = []
-        buf = self._buffer
-        n = len(buf)
+        n = len(data)
         pos = 0
         while True:
-            while pos < n and buf[pos] in _FILLER:
+            while pos < n and data[pos] in _FILLER:
                 pos += 1
             if pos >= n:
                 break
-            end = self._chunk_end(buf, pos, n)
+            end = self._chunk_end(data, pos, n)
             if end is None:
                 if n - pos <= MAX_FRAME:
                     break  # wait for the rest
                 end = pos + MAX_FRAME  # too long for a frame: cut it off
-            chunks.append(bytes(buf[pos:end]))
+            chunks.append(data[pos:end])
             pos = end
-        del buf[:pos]
+        if pos < n:
+            self._buffer += data[pos:]
         return chunks
 
     def flush(self) -> list[bytes]:
@@ -140,7 +154,7 @@ class FrameSplitter:
         return [rest] if rest else []
 
     @staticmethod
-    def _chunk_end(buf: bytearray, pos: int, n: int) -> int | None:
+    def _chunk_end(buf: bytes, pos: int, n: int) -> int | None:
         """Return the end of the chunk starting at ``pos``, or None if incomplete."""
         if buf[pos] != LF:
             # Garbage runs to the next CR (kept) or the next LF (not kept).
@@ -168,40 +182,45 @@ def parse_frame(raw: bytes) -> Frame:
     if raw[-1] != CR:
         raise FramingError("DC-09 frame is not terminated by CR (0x0D)")
     if raw[9] == 0x22:
-        crc_field = raw[1:5]
-        if not _HEX4.fullmatch(crc_field):
-            raise FramingError(f"CRC field {crc_field!r} is not four hex digits")
-        sent_crc = int(crc_field, 16)
-        length_field = raw[5:9]
         body = raw[9:-1]
-        crc_format = CrcFormat.HEX
+        computed = crc16_arc(body)
+        # A standard frame, CRC and length in upper-case hex, passes one
+        # comparison; the other dialects take the general checks.
+        if raw.startswith(b"%04X%04X" % (computed, len(body)), 1):
+            crc_format, decimal_length = _CRC_HEX, False
+        else:
+            crc_format = _check_crc(raw[1:5], _CRC_HEX, computed)
+            decimal_length = _check_length(raw[5:9], len(body))
     elif raw[7] == 0x22:
-        sent_crc = raw[1] << 8 | raw[2]
-        length_field = raw[3:7]
         body = raw[7:-1]
-        crc_format = CrcFormat.BINARY
+        computed = crc16_arc(body)
+        crc_format = _check_crc(raw[1:3], _CRC_BINARY, computed)
+        decimal_length = _check_length(raw[3:7], len(body))
     else:
         raise FramingError("no ID token (a '\"') after the CRC and length fields")
-    computed = crc16_arc(body)
-    if computed != sent_crc:
-        if crc_format is not CrcFormat.HEX or crc16_arc(b"\r", computed) != sent_crc:
-            raise IntegrityError(
-                f"CRC mismatch: frame says {sent_crc:04X}, body gives {computed:04X}"
-            )
-        crc_format = CrcFormat.HEX_OVER_CR
-    decimal_length = _check_length(length_field, len(body))
-    match = _HEADER.match(body)
+    # Latin-1 maps each byte to one character, so the header reads as text
+    # in one decode and the content keeps its byte offsets.
+    match = _HEADER.match(body.decode("latin-1"))
     if match is None:
         raise FramingError(f"malformed header after the ID token: {body[:40]!r}")
     token, sequence, receiver, line, account, nak_account = match.groups()
-    header = Header(
-        token=token.decode("ascii"),
-        sequence=sequence.decode("ascii"),
-        receiver=None if receiver is None else receiver.decode("ascii"),
-        line=None if line is None else line.decode("ascii"),
-        account=_optional_text(account or nak_account),
-    )
+    header = Header(token, sequence, receiver, line, account or nak_account)
     return Frame(raw, header, body[match.end() :], crc_format, decimal_length)
+
+
+def _check_crc(field: bytes, crc_format: CrcFormat, computed: int) -> CrcFormat:
+    """Verify the CRC field against the body's CRC; return the dialect it was written in."""
+    if crc_format is CrcFormat.BINARY:
+        sent_crc = field[0] << 8 | field[1]
+    elif _HEX4.fullmatch(field):
+        sent_crc = int(field, 16)
+    else:
+        raise FramingError(f"CRC field {field!r} is not four hex digits")
+    if computed == sent_crc:
+        return crc_format
+    if crc_format is CrcFormat.HEX and crc16_arc(b"\r", computed) == sent_crc:
+        return CrcFormat.HEX_OVER_CR
+    raise IntegrityError(f"CRC mismatch: frame says {sent_crc:04X}, body gives {computed:04X}")
 
 
 def _check_length(field: bytes, actual: int) -> bool:
@@ -213,12 +232,15 @@ def _check_length(field: bytes, actual: int) -> bool:
     raise IntegrityError(f"length field {field!r} does not match the {actual}-byte body")
 
 
-def _optional_text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode("ascii")
-
-
 def parse_content(content: bytes) -> Content:
     """Read ``data]`` followed by any ``[x-data]`` groups and an optional ``_timestamp``."""
+    # The common shape is read in one match. Decoding it whole decodes its data
+    # block as decoding that alone would: the rest is ASCII, the same in every
+    # encoding decode_text falls back to, and contains the only "]".
+    usual = _DATA_AND_TIMESTAMP.fullmatch(decode_text(content))
+    if usual is not None:
+        data, clock, month, day, year = usual.groups()
+        return Content(data, (), _utc(clock, month, day, year))
     end = content.find(b"]")
     if end < 0:
         raise FramingError("data block has no closing ']'")
@@ -256,39 +278,44 @@ def decode_text(raw: bytes) -> str:
 
 def parse_timestamp(text: bytes) -> datetime:
     """Parse ``HH:MM:SS,MM-DD-YYYY`` (UTC, DC-09 §5.5.1.8) into an aware datetime."""
-    match = _TIMESTAMP.fullmatch(text)
+    match = _TIMESTAMP.fullmatch(text.decode("latin-1"))
     if match is None:
         raise FramingError(f"timestamp {text[:24]!r} is not _HH:MM:SS,MM-DD-YYYY")
-    hour, minute, second, month, day, year = map(int, match.groups())
+    return _utc(*match.groups())
+
+
+def _utc(clock: str, month: str, day: str, year: str) -> datetime:
+    """The aware UTC datetime of a timestamp's fields."""
     try:
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        # ISO 8601 is the cheapest way in: one C parser, where six int() and
+        # the constructor cost three times as much; it refuses the same dates.
+        return datetime.fromisoformat(f"{year}-{month}-{day}T{clock}+00:00")
     except ValueError:
-        raise FramingError(f"timestamp {text.decode()} is not a real date and time") from None
+        text = f"{clock},{month}-{day}-{year}"
+        raise FramingError(f"timestamp {text} is not a real date and time") from None
 
 
 def format_timestamp(moment: datetime) -> bytes:
     """Render ``_HH:MM:SS,MM-DD-YYYY`` in UTC."""
-    t = moment.astimezone(UTC)
+    t = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     return b"_%02d:%02d:%02d,%02d-%02d-%04d" % (t.hour, t.minute, t.second, t.month, t.day, t.year)
 
 
 def build_frame(body: bytes, crc_format: CrcFormat = CrcFormat.HEX) -> bytes:
     """Wrap a body in LF, CRC, length and CR, in the given CRC dialect."""
     crc = crc16_arc(body)
-    length = b"%04X" % len(body)
-    if crc_format is CrcFormat.BINARY:
-        return b"\n" + crc.to_bytes(2, "big") + length + body + b"\r"
-    if crc_format is CrcFormat.HEX_OVER_CR:
+    if crc_format is _CRC_BINARY:
+        return b"\n%b%04X%b\r" % (crc.to_bytes(2, "big"), len(body), body)
+    if crc_format is _CRC_HEX_OVER_CR:
         crc = crc16_arc(b"\r", crc)
-    return b"\n%04X" % crc + length + body + b"\r"
+    return b"\n%04X%04X%b\r" % (crc, len(body), body)
 
 
 def _echo(header: Header, account: str) -> bytes:
     """Sequence, receiver, prefix and account as the panel sent them (§1.11)."""
-    receiver = b"" if header.receiver is None else b"R" + header.receiver.encode()
+    receiver = "" if header.receiver is None else "R" + header.receiver
     # "L" is mandatory in answers; "L0" means no prefix, for panels that sent none.
-    line = b"L" + (header.line or "0").encode()
-    return header.sequence.encode() + receiver + line + b"#" + account.encode()
+    return f"{header.sequence}{receiver}L{header.line or '0'}#{account}".encode()
 
 
 def build_ack(
@@ -301,7 +328,7 @@ def build_ack(
 ) -> bytes:
     """ACK a frame: plain ``"ACK"...[]``, or ``"*ACK"`` with encrypted pad and time."""
     header = frame.header
-    if header.encrypted and key is not None:
+    if key is not None and header.encrypted:
         sealed = encrypt(b"]" + format_timestamp(now), key, random_bytes)
         body = b'"*ACK"' + _echo(header, account) + b"[" + sealed
     else:

@@ -25,6 +25,7 @@ The caller sends ``Reception.reply`` only once the events are durable.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,11 +52,22 @@ from protocols.errors import (
     UnknownAccountError,
     UnsupportedError,
 )
-from protocols.events import AlarmEvent, EventClass, Protocol
+from protocols.events import AlarmEvent, EventClass, Protocol, build_event
 
 # Tokens a receiver sends, not receives: decoded for replay, never answered.
 ANSWER_TOKENS = frozenset({"ACK", "NAK", "DUH", "RSP"})
 _CID_TOKENS = frozenset({"ADM-CID", "HENG-BO"})  # Hengbo sends Contact ID under its own name
+_READABLE_TOKENS = _CID_TOKENS | {"SIA-DCS", "NULL"}
+# Read for every frame, so bound once: on Python 3.11 reading a member off an
+# Enum class is a slow call (EnumType defines __getattr__).
+_ACK, _DC09 = Response.ACK, Protocol.DC09
+
+# The pad of an encrypted ACK need not be unpredictable: DC-09 asks for
+# pseudo-random bytes, it travels encrypted, and the IV is zero anyway. So it
+# comes from a PRNG seeded from the OS (again in a forked child), not from a
+# system call per message.
+_pad_random = random.Random(os.urandom(32))  # noqa: S311 - see above
+os.register_at_fork(after_in_child=lambda: _pad_random.seed(os.urandom(32)))
 
 
 class DriftAction(StrEnum):
@@ -115,39 +127,39 @@ def receive(
     now: datetime,
     accounts: AccountLookup,
     policy: TimestampPolicy = TimestampPolicy(),  # noqa: B008 - frozen, shared safely
-    random_bytes: Callable[[int], bytes] = os.urandom,
+    random_bytes: Callable[[int], bytes] = _pad_random.randbytes,
 ) -> Reception:
     """Decide the answer to one chunk cut by ``FrameSplitter``."""
     try:
         frame = parse_frame(raw)
     except ProtocolError as error:
         return Reception(raw, build_nak(now), Response.NAK, error=error)
-    header = frame.header
-    if header.message_type in ANSWER_TOKENS:
+    kind = frame.header.message_type
+    if kind in ANSWER_TOKENS:
         return Reception(raw, frame=frame)
-    account = header.account or "0"
     try:
-        message, key = _read(frame, now=now, accounts=accounts, policy=policy)
+        message, key = _read(frame, kind, now=now, accounts=accounts, policy=policy)
     except ProtocolError as error:
         if error.response is Response.DUH:
+            account = frame.header.account or "0"
             return Reception(raw, build_duh(frame, account), Response.DUH, frame, error=error)
         return Reception(raw, build_nak(now), Response.NAK, frame, error=error)
     reply = build_ack(frame, message.account, now=now, key=key, random_bytes=random_bytes)
-    return Reception(raw, reply, Response.ACK, frame, message)
+    return Reception(raw, reply, _ACK, frame, message)
 
 
 def _read(
-    frame: Frame, *, now: datetime, accounts: AccountLookup, policy: TimestampPolicy
+    frame: Frame, kind: str, *, now: datetime, accounts: AccountLookup, policy: TimestampPolicy
 ) -> tuple[Message, Dc09Key | None]:
     header = frame.header
-    kind = header.message_type
-    if kind not in _CID_TOKENS and kind not in ("SIA-DCS", "NULL"):
+    if kind not in _READABLE_TOKENS:
         raise UnsupportedError(f"unsupported ID token {header.token!r}")
     settings = None
     if header.account is not None:
         settings = _settings(accounts, header.account)
     key = None
-    if header.encrypted:
+    encrypted = header.encrypted
+    if encrypted:
         if settings is None:
             raise FramingError("encrypted message has no account in its header")
         if settings.key is None:
@@ -165,7 +177,7 @@ def _read(
         raise FramingError("no account in the header nor in the data block")
     if settings is None:
         settings = _settings(accounts, account)
-    device_time, drift, flagged = _check_time(content, settings, policy, now, header.encrypted)
+    device_time, drift, flagged = _check_time(content, settings, policy, now, encrypted)
     events = _events(block, content, account=account, raw=frame.raw, device_time=device_time)
     return Message(account, content, events, data_account, drift, flagged), key
 
@@ -210,9 +222,11 @@ def _check_time(
     now: datetime,
     encrypted: bool,
 ) -> tuple[datetime | None, float | None, bool]:
-    if content.timestamp is None:
+    device_time = content.timestamp
+    if device_time is None:
         return None, None, False
-    device_time = content.timestamp - settings.utc_offset
+    if settings.utc_offset:  # most panels send UTC: no need to shift
+        device_time -= settings.utc_offset
     drift = (device_time - now).total_seconds()
     policy = settings.timestamps or default
     if -policy.behind <= drift <= policy.ahead:
@@ -237,9 +251,9 @@ def _events(
 ) -> tuple[AlarmEvent, ...]:
     if block is None:  # a link test
         return (
-            AlarmEvent(
+            build_event(
                 account=account,
-                protocol=Protocol.DC09,
+                protocol=_DC09,
                 event_class=EventClass.TEST,
                 device_time=device_time,
                 xdata=content.xdata,
@@ -251,7 +265,7 @@ def _events(
             sia.to_event(
                 report,
                 account=account,
-                protocol=Protocol.DC09,
+                protocol=_DC09,
                 raw=raw,
                 device_time=device_time,
                 xdata=content.xdata,
@@ -259,13 +273,10 @@ def _events(
             for report in block.reports
         )
     return (
-        contact_id.to_event(
-            block.event,
-            block.qualifier_digit,
-            block.partition,
-            block.zone_or_user,
+        contact_id.block_event(
+            block,
             account=account,
-            protocol=Protocol.DC09,
+            protocol=_DC09,
             raw=raw,
             device_time=device_time,
             xdata=content.xdata,

@@ -9,9 +9,11 @@ default class from our code tables), where (zone, user, partition), when
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, make_dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any, ParamSpec, cast
 
 from protocols.errors import FramingError
 
@@ -96,10 +98,49 @@ class AlarmEvent:
             raise FramingError(f"SIA event code must be two letters, got {self.code!r}")
         if self.cid_event is not None and len(self.cid_event) != 3:
             raise FramingError(f"Contact ID event must be three digits, got {self.cid_event!r}")
-        if self.device_time is not None and self.device_time.utcoffset() is None:
+        time = self.device_time
+        # UTC, what the codecs produce, is aware without asking (utcoffset() is a slow call).
+        if time is not None and time.tzinfo is not UTC and time.utcoffset() is None:
             raise FramingError("device time must be timezone-aware")
 
     @property
     def unclassified(self) -> bool:
         """True when no code table knows this event's code."""
         return self.event_class is None
+
+
+_P = ParamSpec("_P")
+
+
+def _cheap_constructor(event_type: Callable[_P, AlarmEvent]) -> Callable[_P, AlarmEvent]:
+    """Return a constructor with the arguments, checks and result of ``event_type``.
+
+    A frozen dataclass fills each slot through ``object.__setattr__``, the
+    slowest way to set an attribute in CPython: for the 13 fields of an event,
+    most of its cost. This one fills a mutable twin (same fields, so the same
+    slots) with plain stores, turns it into an ``AlarmEvent`` by ``__class__``
+    assignment, which CPython allows only between identical layouts, and runs
+    ``AlarmEvent.__post_init__`` on it: a frozen, checked ``AlarmEvent``, for
+    about a fifth of the cost.
+    """
+
+    def become_event(draft: Any) -> None:
+        draft.__class__ = AlarmEvent
+        draft.__post_init__()
+
+    twin = make_dataclass(
+        "AlarmEventDraft",
+        [
+            (f.name, f.type, field(default=f.default, default_factory=f.default_factory))
+            for f in fields(AlarmEvent)
+        ],
+        namespace={"__post_init__": become_event},
+        repr=False,
+        eq=False,
+        slots=True,
+    )
+    return cast(Callable[_P, AlarmEvent], twin)
+
+
+# ``build_event(...)`` is ``AlarmEvent(...)`` for the codecs' hot paths.
+build_event = _cheap_constructor(AlarmEvent)

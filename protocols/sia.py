@@ -41,12 +41,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
-from typing import Final
+from typing import Final, NamedTuple
 
 from protocols.contact_id import cid_for_sia
 from protocols.errors import FramingError, IntegrityError, ProtocolError
-from protocols.events import Address, AlarmEvent, EventClass, Protocol, Qualifier
-from protocols.sia_codes import CODE_PATTERN, SIA_CODES
+from protocols.events import Address, AlarmEvent, EventClass, Protocol, Qualifier, build_event
+from protocols.sia_codes import SIA_CODES
 
 # ---------------------------------------------------------------------------
 # New-event reports and SIA-DCS data blocks
@@ -61,16 +61,23 @@ _TIME_VALUE = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?")
 _MODIFIER_NAME = re.compile(r"[a-z]{2}")
 _EVENT = re.compile(r"([A-Z]{2})([0-9]*)")
 _MODIFIERS: Final = frozenset({"ri", "pi", "id", "ti", "va"})
+# Read for every event, so bound once: on Python 3.11 reading a member off an
+# Enum class is a slow call (EnumType defines __getattr__).
+_USER, _AREA, _NO_ADDRESS = Address.USER, Address.AREA, Address.NONE
 
 
-def _check_number(what: str, value: str | None) -> None:
-    if value is not None and not _NUMBER.fullmatch(value):
-        raise FramingError(f"{what} must be ASCII digits, got {value!r}")
+# The usual block, one event with at most a partition, "#acct|Nri1/BA012" or
+# "Nri1BA012", read in one match; everything else takes the general parser.
+_USUAL_BLOCK = re.compile(r"(?:#([0-9A-Za-z]{1,16})\|)?N(?:ri([0-9]+)/?)?([A-Z]{2})([0-9]*)")
 
 
-@dataclass(frozen=True, slots=True)
-class SiaReport:
-    """One DC-03 new event: the code, its address digits and the modifiers in force."""
+class SiaReport(NamedTuple):
+    """One DC-03 new event: the code, its address digits and the modifiers in force.
+
+    The parsers make these and guarantee the grammar: a code of two upper-case
+    letters, ASCII digits in address, partition, user and value; the type
+    itself checks nothing.
+    """
 
     code: str
     address: str | None = None  # digits as sent (leading zeros kept); meaning depends on code
@@ -80,27 +87,16 @@ class SiaReport:
     value: str | None = None  # ``va`` modifier
     text: str | None = None  # ^text^, ASCII section and vendor trailers
 
-    def __post_init__(self) -> None:
-        if not CODE_PATTERN.fullmatch(self.code):
-            raise FramingError(f"SIA event code must be two upper-case letters, got {self.code!r}")
-        _check_number("address", self.address)
-        _check_number("partition", self.partition)
-        _check_number("user", self.user)
-        _check_number("value", self.value)
 
+class SiaBlock(NamedTuple):
+    """The content of a SIA-DCS data block: its own account (if any) and its events.
 
-@dataclass(frozen=True, slots=True)
-class SiaBlock:
-    """The content of a SIA-DCS data block: its own account (if any) and its events."""
+    ``parse_data_block`` guarantees an account of 1-16 letters/digits and at
+    least one report.
+    """
 
     account: str | None
     reports: tuple[SiaReport, ...]
-
-    def __post_init__(self) -> None:
-        if self.account is not None and not _ACCOUNT.fullmatch(self.account):
-            raise FramingError(f"data-block account {self.account!r} is not 1-16 letters/digits")
-        if not self.reports:
-            raise FramingError("data block carries no new-event (N) report")
 
 
 def _join(text: str | None, more: str) -> str | None:
@@ -178,7 +174,7 @@ def _parse_new_event(body: str, offset: int) -> list[SiaReport]:
         if reports and head[:1] == "A" and not _is_clean_event(body, pos):
             # ASCII text runs to the end of the section: free text may hold '/'.
             last = reports[-1]
-            reports[-1] = replace(last, text=_join(last.text, body[pos + 1 :]))
+            reports[-1] = last._replace(text=_join(last.text, body[pos + 1 :]))
             return reports
         match = _EVENT.match(body, pos)
         if match is None:
@@ -232,6 +228,15 @@ def _split_sections(data: str) -> list[tuple[int, str]]:
 
 def parse_data_block(data: str) -> SiaBlock:
     """Parse the text inside a SIA-DCS ``[...]`` (or a bare DC-03 N payload with its 'N')."""
+    usual = _USUAL_BLOCK.fullmatch(data)
+    if usual is not None:
+        account, partition, code, address = usual.groups()
+        return SiaBlock(account, (SiaReport(code, address or None, partition),))
+    return _parse_any_block(data)
+
+
+def _parse_any_block(data: str) -> SiaBlock:
+    """Parse a data block of any shape, section by section."""
     sections = _split_sections(data)
     account: str | None = None
     first = sections[0][1]
@@ -253,12 +258,16 @@ def parse_data_block(data: str) -> SiaBlock:
             if not reports:
                 raise FramingError(f"ASCII section at offset {offset} precedes every event")
             last = reports[-1]
-            reports[-1] = replace(last, text=_join(last.text, section[1:]))
+            reports[-1] = last._replace(text=_join(last.text, section[1:]))
         elif section != "0":  # AlphaVision's stray end-of-data marker, "#0001|0|NRP"
             raise FramingError(
                 f"section {section[:16]!r} at offset {offset} is not an account (#), "
                 "new event (N), ASCII (A) or end (0) section"
             )
+    if account is not None and not _ACCOUNT.fullmatch(account):
+        raise FramingError(f"data-block account {account!r} is not 1-16 letters/digits")
+    if not reports:
+        raise FramingError("data block carries no new-event (N) report")
     return SiaBlock(account, tuple(reports))
 
 
@@ -281,11 +290,11 @@ def to_event(
     if report.address is not None:
         # The code's own address names the user or area more precisely than
         # an ``id``/``ri`` modifier in force, so it wins.
-        if kind is Address.USER:
+        if kind is _USER:
             user = report.address
-        elif kind is Address.AREA:
+        elif kind is _AREA:
             partition = report.address
-        elif kind is not Address.NONE or report.address.strip("0"):
+        elif kind is not _NO_ADDRESS or report.address.strip("0"):
             # Zone, door, device: all shown as "zone". A code that uses no
             # address still keeps a non-zero number the panel sent; the
             # zeros of "RP0000" or "YG0" are filler and dropped.
@@ -296,7 +305,7 @@ def to_event(
         xdata += (("ti", report.time_of_day.isoformat()),)
     if report.value is not None:
         xdata += (("va", report.value),)
-    return AlarmEvent(
+    return build_event(
         account=account,
         protocol=protocol,
         qualifier=Qualifier.NEW if entry is None else entry.qualifier,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -278,11 +279,37 @@ def test_dummy_hint_only_for_all_zero_blocks() -> None:
     assert not cid.is_dummy_block("#AB|0000 00 000")  # an invalid account is no filler
 
 
-def test_adm_cid_block_checks_itself_on_construction() -> None:
-    with pytest.raises(FramingError, match="account must be"):
-        cid.AdmCidBlock("A-B-C", "1", "130", "01", "001")
-    with pytest.raises(FramingError, match="zone/user must be 3"):
-        cid.AdmCidBlock(None, "1", "130", "01", "0001")
+def assert_block_is_valid(block: cid.AdmCidBlock) -> None:
+    """What an ``AdmCidBlock`` may hold; ``parse_adm_cid`` is the one that checks it."""
+    assert block.account is None or re.fullmatch(r"[0-9A-Za-z]{3,16}", block.account)
+    assert block.qualifier_digit in ("1", "3", "6")
+    assert re.fullmatch(r"[0-9B-F]{3}", block.event)
+    assert re.fullmatch(r"[0-9B-F]{2}", block.partition)
+    assert re.fullmatch(r"[0-9B-F]{3}", block.zone_or_user)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ("#A-B-C|1130 01 001", "account must be 3-16 letters or digits"),
+        ("#AAAA|1130 01 0A1", "zone/user digit 'A'"),
+        ("#AAAA|1A30 01 001", "event digit 'A'"),
+        ("#AAAA|18A13001001", "qualifier digit 'A'"),
+        ("#AAAA|1130 a1 001", "partition digit 'a'"),
+    ],
+)
+def test_the_parser_checks_every_field_of_the_block(data: str, reason: str) -> None:
+    with pytest.raises(FramingError) as caught:
+        cid.parse_adm_cid(data)
+    assert reason in caught.value.reason
+
+
+@ROUND_TRIP
+@given(st.from_regex(cid._USUAL_BLOCK, fullmatch=True))
+def test_usual_block_shortcut_agrees_with_the_field_checks(data: str) -> None:
+    block = cid.parse_adm_cid(data)
+    assert block == cid._parse_any_block(data)
+    assert_block_is_valid(block)
 
 
 # ---------------------------------------------------------------------------
@@ -600,6 +627,7 @@ def test_parse_adm_cid_fuzz(text: str) -> None:
         assert error.reason
     else:
         assert isinstance(block, cid.AdmCidBlock)
+        assert_block_is_valid(block)
         assert not dummy
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import UTC, datetime
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -101,6 +104,15 @@ def test_eldes_crc_over_cr_and_decimal_length() -> None:
     # pysiaalarm test sample of the same family: the length 0047 is decimal.
     frame = parse_frame(frame_of('57150047"ADM-CID"0247R4F39L4F39#4F39[#4F39|3401 01 057]'))
     assert frame.decimal_length and frame.crc_format is CrcFormat.HEX
+
+
+def test_lower_case_hex_crc_and_length() -> None:
+    body = b'"NULL"0000L0#AAAAAAAAAAA[]'  # 26 bytes: length 001a
+    raw = b"\n%04x%04x%b\r" % (crc16_arc(body), len(body), body)
+    assert raw[5:9] == b"001a"
+    frame = parse_frame(raw)
+    assert frame.crc_format is CrcFormat.HEX and not frame.decimal_length
+    assert frame.header == Header("NULL", "0000", None, "0", "AAAAAAAAAAA")
 
 
 @pytest.mark.parametrize(
@@ -213,6 +225,20 @@ _YEARS = {"min_value": datetime(2000, 1, 1), "max_value": datetime(2099, 12, 31)
 def test_timestamp_round_trip(moment: datetime) -> None:
     aware = moment.replace(microsecond=0)
     assert parse_timestamp(format_timestamp(aware)[1:]) == aware
+
+
+@given(st.lists(st.integers(0, 99), min_size=5, max_size=5), st.integers(0, 9999))
+def test_timestamp_accepts_exactly_the_real_dates(fields: list[int], year: int) -> None:
+    hour, minute, second, month, day = fields
+    text = b"%02d:%02d:%02d,%02d-%02d-%04d" % (hour, minute, second, month, day, year)
+    try:
+        expected = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError:
+        with pytest.raises(FramingError, match="is not a real date and time"):
+            parse_timestamp(text)
+    else:
+        assert parse_timestamp(text) == expected
+        assert parse_content(b"#1|NRP]_" + text).timestamp == expected
 
 
 @given(frame_bodies())
@@ -395,6 +421,39 @@ def test_encrypt_decrypt_round_trip(key_bytes: bytes, text: bytes, rnd: object) 
     assert plaintext.endswith(text) and 1 <= pad_length <= 16
     assert plaintext[pad_length - 1] == ord("|") and len(plaintext) % 16 == 0
     assert b"|" not in plaintext[: pad_length - 1]
+
+
+def _library_cbc(key: Dc09Key) -> Cipher[modes.CBC]:
+    return Cipher(algorithms.AES(key.key), modes.CBC(bytes(16)))
+
+
+_WHOLE_BLOCKS = st.integers(1, 8).flatmap(lambda n: st.binary(min_size=16 * n, max_size=16 * n))
+
+
+@given(
+    st.sampled_from([16, 24, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+    st.lists(_WHOLE_BLOCKS, min_size=1, max_size=6),
+)
+def test_aes_is_cbc_with_a_zero_iv_message_after_message(
+    key_bytes: bytes, messages: list[bytes]
+) -> None:
+    # One key serves many messages; each must come out as from a context of its own.
+    key = Dc09Key(key_bytes, KeyFormat.HEX)
+    for blocks in messages:
+        library = _library_cbc(key).decryptor()
+        assert decrypt(blocks.hex().encode(), key) == library.update(blocks) + library.finalize()
+        sealed = bytes.fromhex(encrypt(blocks, key, _fake_random).decode())
+        library = _library_cbc(key).decryptor()
+        pad, bar, rest = (library.update(sealed) + library.finalize()).partition(b"|")
+        assert bar and rest == blocks and len(pad) == 15 and not set(pad) & set(b"|[]\r\n")
+
+
+def test_keys_pickle_and_copy_with_a_working_cipher() -> None:
+    sealed = encrypt(b"#1234|NRP]", AJAX_KEY, _fake_random)
+    pickled = pickle.loads(pickle.dumps(AJAX_KEY))  # noqa: S301 - our own bytes
+    for key in (pickled, copy.deepcopy(AJAX_KEY)):
+        assert key == AJAX_KEY and key.representation is KeyFormat.ASCII
+        assert decrypt(sealed, key) == decrypt(sealed, AJAX_KEY)
 
 
 def test_pad_is_a_whole_block_when_the_text_fits() -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
 
 from protocols.errors import FramingError
-from protocols.events import AlarmEvent, EventClass, Protocol
+from protocols.events import AlarmEvent, EventClass, Protocol, Qualifier, build_event
 
 
 def test_a_valid_event() -> None:
@@ -37,3 +38,48 @@ def test_invalid_events_are_refused(fields: dict[str, object], reason: str) -> N
     arguments: dict[str, object] = {"account": "1234", "protocol": Protocol.DC09, **fields}
     with pytest.raises(FramingError, match=reason):
         AlarmEvent(**arguments)  # type: ignore[arg-type]
+    with pytest.raises(FramingError, match=reason):
+        build_event(**arguments)  # type: ignore[arg-type]
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that knows no offset: a time with it is naive all the same."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"code": "BA", "cid_event": "130", "event_class": EventClass.BURGLARY, "zone": "012"},
+        {"qualifier": Qualifier.RESTORE, "user": "7", "partition": "1", "text": "Hall"},
+        {"device_time": datetime(2024, 1, 1, tzinfo=timezone(timedelta(hours=8)))},
+        {"device_time": datetime(2024, 1, 1, tzinfo=UTC), "xdata": (("M", "1"),), "raw": b"x"},
+    ],
+)
+def test_build_event_is_the_constructor_made_cheap(fields: dict[str, object]) -> None:
+    arguments: dict[str, object] = {"account": "1234", "protocol": Protocol.DC09, **fields}
+    built = build_event(**arguments)  # type: ignore[arg-type]
+    made = AlarmEvent(**arguments)  # type: ignore[arg-type]
+    assert type(built) is AlarmEvent
+    assert built == made and hash(built) == hash(made) and repr(built) == repr(made)
+    assert dataclasses.astuple(built) == dataclasses.astuple(made)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.zone = "1"  # type: ignore[misc]
+
+
+def test_a_tzinfo_without_offset_is_not_aware() -> None:
+    with pytest.raises(FramingError, match="timezone-aware"):
+        build_event(
+            account="1234",
+            protocol=Protocol.DC09,
+            device_time=datetime(2024, 1, 1, tzinfo=_NoOffset()),
+        )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Callable
 from datetime import UTC, datetime, time
 from itertools import pairwise
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocols import sia
 from protocols.contact_id import cid_for_sia
 from protocols.errors import FramingError, IntegrityError, ProtocolError
 from protocols.events import Address, AlarmEvent, EventClass, Protocol, Qualifier
@@ -443,28 +443,54 @@ def test_malformed_blocks_name_the_offending_part(data: str, reason: str) -> Non
 # ---------------------------------------------------------------------------
 
 
+def assert_block_is_valid(block: SiaBlock) -> None:
+    """What a ``SiaBlock`` may hold; the parser is the one that checks it."""
+    assert block.account is None or re.fullmatch(r"[0-9A-Za-z]{1,16}", block.account)
+    assert block.reports
+    for report in block.reports:
+        assert re.fullmatch(r"[A-Z]{2}", report.code)
+        for number in (report.address, report.partition, report.user, report.value):
+            assert number is None or re.fullmatch(r"[0-9]+", number)
+
+
 @pytest.mark.parametrize(
-    ("make", "reason"),
+    ("data", "reason"),
     [
-        (lambda: SiaReport("Ba"), "two upper-case letters"),
-        (lambda: SiaReport("BAA"), "two upper-case letters"),
-        (lambda: SiaReport("BA", address="1a"), "address"),
-        (lambda: SiaReport("BA", address=""), "address"),
-        (lambda: SiaReport("BA", partition="x"), "partition"),
-        (lambda: SiaReport("BA", user="\u0663"), "user"),  # a non-ASCII digit
-        (lambda: SiaReport("BA", value="-1"), "value"),
+        ("NBa1", "expected a modifier or a two-letter event code"),
+        ("Nri1/Ba", "expected a modifier or a two-letter event code"),
+        ("Npix/BA1", "modifier 'pi' without a valid value"),
+        ("Nid\u0663/BA1", "modifier 'id' without a valid value"),  # a non-ASCII digit
+        ("Nva-1/BA1", "modifier 'va' without a valid value"),
+        ("#12 34|NRP", "account '12 34' is not 1-16 letters/digits"),
+        ("#1234|0", "no new-event"),
     ],
 )
-def test_report_validates(make: Callable[[], SiaReport], reason: str) -> None:
-    with pytest.raises(FramingError, match=reason):
-        make()
+def test_the_parser_checks_what_reports_and_blocks_hold(data: str, reason: str) -> None:
+    with pytest.raises(FramingError) as caught:
+        parse_data_block(data)
+    assert reason in caught.value.reason
 
 
-def test_block_validates() -> None:
-    with pytest.raises(FramingError, match="no new-event"):
-        SiaBlock("1234", ())
-    with pytest.raises(FramingError, match="letters/digits"):
-        SiaBlock("12 34", (SiaReport("RP"),))
+@pytest.mark.parametrize(
+    ("data", "report"),
+    [
+        ("NBAA", SiaReport("BA", None, text="A")),  # never a three-letter code
+        ("NBA1a", SiaReport("BA", "1", text="a")),  # never an address with a letter
+        ("NBA\u0663", SiaReport("BA", None, text="\u0663")),  # nor with a non-ASCII digit
+    ],
+)
+def test_what_follows_an_event_is_text_not_part_of_it(data: str, report: SiaReport) -> None:
+    block = parse_data_block(data)
+    assert block.reports == (report,)
+    assert_block_is_valid(block)
+
+
+@PROPERTY
+@given(st.from_regex(sia._USUAL_BLOCK, fullmatch=True))
+def test_usual_block_shortcut_agrees_with_the_general_parser(data: str) -> None:
+    block = parse_data_block(data)
+    assert block == sia._parse_any_block(data)
+    assert_block_is_valid(block)
 
 
 def _event(report: SiaReport) -> AlarmEvent:
@@ -618,7 +644,7 @@ def test_parse_data_block_never_raises_anything_else(data: str) -> None:
         block = parse_data_block(data)
     except ProtocolError:
         return
-    assert block.reports
+    assert_block_is_valid(block)
     for report in block.reports:
         _event(report)  # every parsed report makes an event
 

@@ -1,0 +1,114 @@
+"""ARC's settings: one typed object, read from ``ARC_*`` environment variables.
+
+Build it once at startup (``Settings()``) and pass it to what needs it; nothing
+else in ``arc`` reads the environment.
+
+Fields (and who uses them):
+
+- ``production`` (``ARC_PRODUCTION``): refuse unsafe defaults — the development
+  ``master_key``, and ``ack_policy=broker`` on the memory-only embedded broker.
+- ``database_url`` (``ARC_DATABASE_URL``): PostgreSQL DSN; unset = ``arc up``
+  starts the embedded PostgreSQL under ``data_dir``. Secret: it may carry a
+  password.
+- ``kafka_bootstrap`` (``ARC_KAFKA_BOOTSTRAP``): ``host:port[,host:port...]``;
+  unset = ``arc up`` starts the embedded broker (Tansu, memory only).
+- ``data_dir`` (``ARC_DATA_DIR``): where embedded services keep their state.
+- ``ack_policy`` (``ARC_ACK_POLICY``): when the receiver may ACK a device —
+  ``broker`` (Kafka has it, acks=all) or ``database`` (the log writer committed
+  it). Default: ``database`` with the embedded broker, whose log is in memory
+  only, else ``broker``.
+- ``listen_host`` (``ARC_LISTEN_HOST``): address the DC-09 and HTTP servers bind;
+  loopback by default so that a development centre is not reachable from outside.
+- ``dc09_port`` / ``http_port`` (``ARC_DC09_PORT``, ``ARC_HTTP_PORT``): the
+  receiver's TCP+UDP port and the console/ingest HTTP port; 0 = any free port.
+- ``master_key`` (``ARC_MASTER_KEY``): encrypts secrets at rest (account AES keys,
+  the digest-signing key file). The default is for development only.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Known to everyone who reads this file: acceptable on a developer's machine only.
+DEVELOPMENT_MASTER_KEY = "arc-development-master-key-do-not-use-in-production"  # noqa: S105
+
+
+class AckPolicy(StrEnum):
+    """When a signal counts as durable enough to acknowledge to the device."""
+
+    BROKER = "broker"  # Kafka has it with acks=all
+    DATABASE = "database"  # the log writer has committed it to PostgreSQL
+
+
+class Settings(BaseSettings):
+    """Everything ARC's services are configured with (see the module docstring)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ARC_",
+        frozen=True,
+        extra="forbid",
+        # Only real environment variables: no .env file is read implicitly.
+        env_file=None,
+        # A validation error must not echo what it was given: that may be a secret.
+        hide_input_in_errors=True,
+    )
+
+    production: bool = False
+    database_url: SecretStr | None = None
+    kafka_bootstrap: str | None = None
+    data_dir: Path = Path("var")
+    # Resolved from kafka_bootstrap when not given; validators run in field order.
+    ack_policy: AckPolicy = Field(default=None, validate_default=True)
+    listen_host: str = "127.0.0.1"
+    dc09_port: int = Field(default=7777, ge=0, le=65535)
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    master_key: SecretStr = SecretStr(DEVELOPMENT_MASTER_KEY)
+
+    @field_validator("database_url", "kafka_bootstrap", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # `ARC_DATABASE_URL= arc up` means "embedded", as an unset variable does.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("ack_policy", mode="before")
+    @classmethod
+    def _default_ack_policy(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            embedded = info.data.get("kafka_bootstrap") is None
+            return AckPolicy.DATABASE if embedded else AckPolicy.BROKER
+        return value
+
+    @property
+    def embedded_database(self) -> bool:
+        """Whether ARC runs its own PostgreSQL (no ``database_url`` given)."""
+        return self.database_url is None
+
+    @property
+    def embedded_broker(self) -> bool:
+        """Whether ARC runs its own broker (no ``kafka_bootstrap`` given)."""
+        return self.kafka_bootstrap is None
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Self:
+        if not self.production:
+            return self
+        if self.master_key.get_secret_value() == DEVELOPMENT_MASTER_KEY:
+            raise ValueError(
+                "ARC_PRODUCTION is set but ARC_MASTER_KEY is the development default; "
+                "set a key of your own"
+            )
+        if len(self.master_key.get_secret_value()) < 32:
+            raise ValueError("ARC_MASTER_KEY must be at least 32 characters in production")
+        if self.embedded_broker and self.ack_policy is AckPolicy.BROKER:
+            raise ValueError(
+                "ARC_ACK_POLICY=broker with the embedded broker would acknowledge signals "
+                "held in memory only; use ARC_ACK_POLICY=database or set ARC_KAFKA_BOOTSTRAP"
+            )
+        return self
