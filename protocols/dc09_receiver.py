@@ -70,6 +70,10 @@ _pad_random = random.Random(os.urandom(32))  # noqa: S311 - see above
 os.register_at_fork(after_in_child=lambda: _pad_random.seed(os.urandom(32)))
 
 
+# What a data block parses to, by message kind (NULL: nothing).
+_Block = sia.SiaBlock | contact_id.AdmCidBlock | None
+
+
 class DriftAction(StrEnum):
     """What to do with a message whose timestamp is outside the window."""
 
@@ -165,12 +169,12 @@ def _read(
         if settings.key is None:
             raise UnsupportedError(f"encrypted, but account {header.account} has no key set")
         key = settings.key
-        content = _decrypt_content(frame.content, key, null=kind == "NULL")
+        content, block = _decrypt_content(frame.content, key, kind)
         if content.timestamp is None:
             raise DecryptionError("encrypted message without timestamp (mandatory, DC-09 §5.4.4)")
     else:
         content = parse_content(frame.content)
-    block = _parse_data(kind, content.data)
+        block = _parse_data(kind, content.data)
     data_account = None if block is None else block.account
     account = header.account or data_account
     if account is None:
@@ -189,25 +193,31 @@ def _settings(accounts: AccountLookup, account: str) -> AccountSettings:
     return settings
 
 
-def _decrypt_content(ciphertext: bytes, key: Dc09Key, *, null: bool) -> Content:
+def _decrypt_content(ciphertext: bytes, key: Dc09Key, kind: str) -> tuple[Content, _Block]:
     plaintext = decrypt(ciphertext, key)
     bar = plaintext.find(b"|")
     if bar >= 0:
-        text = plaintext[bar + 1 :]
-    elif null and b"]" in plaintext:
-        # Hikvision hubs pad encrypted NULLs with "p" and no "|" terminator.
-        text = plaintext[plaintext.index(b"]") :]
-    else:
-        raise DecryptionError("decrypted text has no pad terminator '|': wrong key?")
-    try:
-        return parse_content(text)
-    except FramingError as error:
-        raise DecryptionError(
-            f"decrypted text is no message ({error.reason}): wrong key?"
-        ) from None
+        try:
+            content = parse_content(plaintext[bar + 1 :])
+        except FramingError as error:
+            raise DecryptionError(
+                f"decrypted text is no message ({error.reason}): wrong key?"
+            ) from None
+        return content, _parse_data(kind, content.data)
+    # Some panels end the pad without its "|" (Hikvision pads NULLs with "p").
+    # The message then starts where the rest reads as a whole message of the
+    # frame's kind; a NULL's starts at its "]". Pad bytes never contain "]".
+    first = plaintext.find(b"]") if kind == "NULL" else 0
+    for start in range(max(first, 0), len(plaintext)):
+        try:
+            content = parse_content(plaintext[start:])
+            return content, _parse_data(kind, content.data)
+        except ProtocolError:
+            continue
+    raise DecryptionError("decrypted text has no pad terminator '|' and no message: wrong key?")
 
 
-def _parse_data(kind: str, data: str) -> sia.SiaBlock | contact_id.AdmCidBlock | None:
+def _parse_data(kind: str, data: str) -> _Block:
     if kind == "SIA-DCS":
         return sia.parse_data_block(data)
     if kind in _CID_TOKENS:
@@ -242,7 +252,7 @@ def _check_time(
 
 
 def _events(
-    block: sia.SiaBlock | contact_id.AdmCidBlock | None,
+    block: _Block,
     content: Content,
     *,
     account: str,

@@ -190,13 +190,22 @@ def test_hikvision_null_without_pad_terminator() -> None:
     assert reception.response is Response.ACK
 
 
-def test_missing_pad_terminator_on_an_event_is_nak() -> None:
-    plaintext = b"ppppp#1234ZNri1/BA1]_11:02:40,01-25-2024"  # 40 bytes
-    plaintext += b"p" * (48 - len(plaintext))
-    sealed = raw_cbc(plaintext, KEY)
-    raw = build_frame(b'"*SIA-DCS"0001L0#1234[' + sealed)
+def test_event_padded_without_terminator_is_read() -> None:
+    # The pad ends without "|" and the block has no account: the message is
+    # found where the rest reads as one (DC-09 §5.4.4 bent, as Hikvision does).
+    plaintext = b"ppp" + b"Nri1/BA1]" + format_timestamp(NOW)
+    raw = build_frame(b'"*SIA-DCS"0001L0#1234[' + raw_cbc(plaintext, KEY))
+    reception = receive(raw, now=NOW, accounts=served(**{"1234": KEYED}).get)
+    assert reception.response is Response.ACK and reception.message is not None
+    (event,) = reception.message.events
+    assert (event.code, event.zone, event.partition) == ("BA", "1", "1")
+
+
+def test_no_terminator_and_no_message_is_nak() -> None:
+    raw = build_frame(b'"*SIA-DCS"0001L0#1234[' + raw_cbc(b"p" * 32, KEY))
     reception = receive(raw, now=NOW, accounts=served(**{"1234": KEYED}).get)
     assert reception.response is Response.NAK and isinstance(reception.error, DecryptionError)
+    assert "no pad terminator" in reception.error.reason
 
 
 def test_wrong_key_is_nak() -> None:
