@@ -429,25 +429,36 @@ def block_event(
     """Turn a block from ``parse_adm_cid`` (its fields checked there) into an ``AlarmEvent``."""
     qualifier = _QUALIFIERS[block.qualifier_digit]
     row = CID_CODES.get(block.event)
+    code = event_class = None
+    if row is not None:
+        code, event_class = _sia_code(row, qualifier), row.event_class
     number = None if block.zone_or_user == _NO_ZONE_OR_USER else block.zone_or_user
     # DC-05: CCC is the zone in event reports and the user only in open/close
     # reports, so an event missing from the table is read as zone-addressed.
-    is_user = row is not None and row.address is _USER
+    # A number where the code uses none (Trikdis sends 602 with 999) is still
+    # what the panel said: kept as the zone rather than dropped.
+    zone = user = None
+    if row is not None and row.address is _USER:
+        user = number
+    else:
+        zone = number
+    partition = None if block.partition == _NO_PARTITION else block.partition
+    cid_event, text = block.event, None
+    # Every field in order: a class called with keywords builds a dict of them.
     return build_event(
-        account=account,
-        protocol=protocol,
-        qualifier=qualifier,
-        code=None if row is None else _sia_code(row, qualifier),
-        cid_event=block.event,
-        event_class=None if row is None else row.event_class,
-        # A number where the code uses none (Trikdis sends 602 with 999) is
-        # still what the panel said: kept as the zone rather than dropped.
-        zone=None if is_user else number,
-        user=number if is_user else None,
-        partition=None if block.partition == _NO_PARTITION else block.partition,
-        device_time=device_time,
-        xdata=xdata,
-        raw=raw,
+        account,
+        protocol,
+        qualifier,
+        code,
+        cid_event,
+        event_class,
+        zone,
+        user,
+        partition,
+        text,
+        device_time,
+        xdata,
+        raw,
     )
 
 

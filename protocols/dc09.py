@@ -122,14 +122,17 @@ class FrameSplitter:
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; return the chunks they complete."""
+        n = len(data)
+        # Most reads are one whole frame: LF, at least eight bytes with neither
+        # CR nor LF, CR. The loop below would cut it as the one chunk it is.
+        if not self._buffer and n >= 10 and data.rfind(b"\n") == 0 and data.find(b"\r") == n - 1:
+            return [data]
         if self._buffer:
             self._buffer += data
             data = bytes(self._buffer)
             self._buffer.clear()
-        # Usually the buffer was empty and ``data`` is exactly one frame: slicing
-        # all of a bytes object returns it as is, so that costs no copy.
+            n = len(data)
         chunks: list[bytes] = []
-        n = len(data)
         pos = 0
         while True:
             while pos < n and data[pos] in _FILLER:
@@ -287,8 +290,9 @@ def parse_timestamp(text: bytes) -> datetime:
 def _utc(clock: str, month: str, day: str, year: str) -> datetime:
     """The aware UTC datetime of a timestamp's fields."""
     try:
-        # ISO 8601 is the cheapest way in: one C parser, where six int() and
-        # the constructor cost three times as much; it refuses the same dates.
+        # ISO 8601 text is the cheapest way in: one C parser, where six int()
+        # calls and the constructor cost several times as much. It refuses
+        # exactly the dates the constructor refuses (tests check that).
         return datetime.fromisoformat(f"{year}-{month}-{day}T{clock}+00:00")
     except ValueError:
         text = f"{clock},{month}-{day}-{year}"

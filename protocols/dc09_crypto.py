@@ -17,7 +17,7 @@ from __future__ import annotations
 import binascii
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -77,19 +77,22 @@ class _ZeroIvCbc:
         return first.to_bytes(_BLOCK) + plaintext[_BLOCK:]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Dc09Key:
     """An AES key for DC-09 with the representation it was configured in."""
 
+    # The cipher, set up once per key, has a slot but is no field: it is not
+    # compared, shown or converted by dataclasses.asdict().
+    __slots__ = ("key", "representation", "_cipher")
     key: bytes
     representation: KeyFormat
-    _cipher: _ZeroIvCbc = field(init=False, repr=False, compare=False)  # set up once per key
 
     def __post_init__(self) -> None:
         if len(self.key) not in _KEY_SIZES:
             raise DecryptionError(
                 f"AES key must be 16, 24 or 32 bytes (128/192/256 bit), got {len(self.key)}"
             )
+        self._cipher: _ZeroIvCbc
         object.__setattr__(self, "_cipher", _ZeroIvCbc(self.key))
 
     def __reduce__(self) -> tuple[type[Dc09Key], tuple[bytes, KeyFormat]]:

@@ -272,15 +272,17 @@ def _events(
         )
     if isinstance(block, sia.SiaBlock):
         return tuple(
-            sia.to_event(
-                report,
-                account=account,
-                protocol=_DC09,
-                raw=raw,
-                device_time=device_time,
-                xdata=content.xdata,
-            )
-            for report in block.reports
+            [  # a list comprehension: cheaper than a generator for the usual one report
+                sia.to_event(
+                    report,
+                    account=account,
+                    protocol=_DC09,
+                    raw=raw,
+                    device_time=device_time,
+                    xdata=content.xdata,
+                )
+                for report in block.reports
+            ]
         )
     return (
         contact_id.block_event(

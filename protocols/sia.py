@@ -305,20 +305,27 @@ def to_event(
         xdata += (("ti", report.time_of_day.isoformat()),)
     if report.value is not None:
         xdata += (("va", report.value),)
+    if entry is None:
+        qualifier, event_class = Qualifier.NEW, None
+    else:
+        qualifier, event_class = entry.qualifier, entry.event_class
+    code, text = report.code, report.text
+    cid_event = cid_for_sia(code)
+    # Every field in order: a class called with keywords builds a dict of them.
     return build_event(
-        account=account,
-        protocol=protocol,
-        qualifier=Qualifier.NEW if entry is None else entry.qualifier,
-        code=report.code,
-        cid_event=cid_for_sia(report.code),
-        event_class=None if entry is None else entry.event_class,
-        zone=zone,
-        user=user,
-        partition=partition,
-        text=report.text,
-        device_time=device_time,
-        xdata=xdata,
-        raw=raw,
+        account,
+        protocol,
+        qualifier,
+        code,
+        cid_event,
+        event_class,
+        zone,
+        user,
+        partition,
+        text,
+        device_time,
+        xdata,
+        raw,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 from datetime import UTC, datetime
 
@@ -449,6 +450,7 @@ def test_aes_is_cbc_with_a_zero_iv_message_after_message(
 
 
 def test_keys_pickle_and_copy_with_a_working_cipher() -> None:
+    assert dataclasses.asdict(AJAX_KEY) == {"key": AJAX_KEY.key, "representation": "ascii"}
     sealed = encrypt(b"#1234|NRP]", AJAX_KEY, _fake_random)
     pickled = pickle.loads(pickle.dumps(AJAX_KEY))  # noqa: S301 - our own bytes
     for key in (pickled, copy.deepcopy(AJAX_KEY)):
