@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 
+from arc.accounts import cli as accounts_cli
+from arc.config import Settings
 from arc.decode import InputProtocol, ReplayOptions, decode
+from arc.integrity import cli as integrity_cli
 from protocols.dc09_crypto import Dc09Key
 from protocols.errors import ProtocolError
 
@@ -22,12 +26,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "decode":
         return _decode(parser, args)
-    print(
-        "arc up: the receive path (DC-09 receiver, broker, log writer) is not built yet; "
-        "`arc decode` replays captures today.",
-        file=sys.stderr,
-    )
-    return 2
+    if args.command == "account":
+        return accounts_cli.run(args)
+    if args.command in integrity_cli.COMMANDS:
+        return integrity_cli.run(args)
+    if args.command in ("up", "receiver", "logwriter"):
+        return _serve(parser, args)
+    parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse checks
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,8 +64,75 @@ def _parser() -> argparse.ArgumentParser:
         "without an offset it is Beijing time)",
     )
     decode_cmd.add_argument("file", nargs="?", default="-", help="input file, - for stdin")
-    commands.add_parser("up", help="run the centre (not built yet)")
+    up_cmd = commands.add_parser(
+        "up",
+        help="run the whole centre: embedded PostgreSQL and broker unless configured",
+        description=(
+            "Start the centre: embedded PostgreSQL (data under --data-dir) and broker unless "
+            "ARC_DATABASE_URL / ARC_KAFKA_BOOTSTRAP are set, migrations, the log writer and "
+            "the DC-09 receiver. Prints one line per endpoint; Ctrl-C or SIGTERM stops it."
+        ),
+    )
+    up_cmd.add_argument("--data-dir", help="where the embedded servers keep their data")
+    up_cmd.add_argument("--dc09-port", type=int, help="DC-09 TCP and UDP port (0: any free)")
+    up_cmd.add_argument("--http-port", type=int, help="console/API port (0: any free)")
+    up_cmd.add_argument("--demo", action="store_true", help="seed demo accounts")
+    for name, text in (
+        ("receiver", "run the DC-09 receiver alone (TCP and UDP)"),
+        ("logwriter", "run the log writer alone (Kafka to PostgreSQL)"),
+    ):
+        service = commands.add_parser(name, help=text, description=text + ".")
+        # Set by arc up for its children: stop when it dies, even by SIGKILL.
+        service.add_argument("--stop-with-parent", type=int, help=argparse.SUPPRESS)
+    accounts_cli.add_commands(commands)
+    integrity_cli.add_commands(commands)
     return parser
+
+
+def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run ``arc up`` or one service until it is told to stop."""
+    from pydantic import ValidationError
+
+    from arc.process import configure_logging, stop_with_parent
+
+    overrides: dict[str, object] = {}
+    for flag in ("data_dir", "dc09_port", "http_port"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[flag] = value
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]  # validated by pydantic
+    except ValidationError as error:
+        parser.error(f"settings: {error}")
+    configure_logging(args.command)
+    if getattr(args, "stop_with_parent", None):
+        stop_with_parent(args.stop_with_parent)
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+
+    return asyncio.run(_run_service(args.command, settings, args, announce))
+
+
+async def _run_service(
+    command: str, settings: Settings, args: argparse.Namespace, announce: Callable[[str], None]
+) -> int:
+    from arc.process import stop_event
+
+    if command == "up":
+        from arc.up import run_up
+
+        return await run_up(settings, demo=args.demo, announce=announce)
+    stop = stop_event()
+    if command == "receiver":
+        from arc.ingest.service import run_receiver
+
+        await run_receiver(settings, stop, announce=announce)
+    else:
+        from arc.logwriter.service import run_logwriter
+
+        await run_logwriter(settings, stop, announce=announce)
+    return 0
 
 
 def _decode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

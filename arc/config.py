@@ -7,9 +7,13 @@ Fields (and who uses them):
 
 - ``production`` (``ARC_PRODUCTION``): refuse unsafe defaults — the development
   ``master_key``, and ``ack_policy=broker`` on the memory-only embedded broker.
-- ``database_url`` (``ARC_DATABASE_URL``): PostgreSQL DSN; unset = ``arc up``
+- ``database_url`` (``ARC_DATABASE_URL``): PostgreSQL DSN the services connect
+  with (the ``arc_app`` role: INSERT/SELECT on the logs); unset = ``arc up``
   starts the embedded PostgreSQL under ``data_dir``. Secret: it may carry a
   password.
+- ``database_admin_url`` (``ARC_DATABASE_ADMIN_URL``): DSN of the schema's owner,
+  for migrations and the administrative commands (``arc account``, ``arc
+  verify``, ``arc digest``); default: ``database_url``.
 - ``kafka_bootstrap`` (``ARC_KAFKA_BOOTSTRAP``): ``host:port[,host:port...]``;
   unset = ``arc up`` starts the embedded broker (Tansu, memory only).
 - ``data_dir`` (``ARC_DATA_DIR``): where embedded services keep their state.
@@ -23,6 +27,11 @@ Fields (and who uses them):
   receiver's TCP+UDP port and the console/ingest HTTP port; 0 = any free port.
 - ``master_key`` (``ARC_MASTER_KEY``): encrypts secrets at rest (account AES keys,
   the digest-signing key file). The default is for development only.
+- ``ack_timeout`` (``ARC_ACK_TIMEOUT``): seconds the receiver waits for a signal
+  to become durable; past it the device gets no ACK and sends again.
+- ``timestamp_ahead`` / ``timestamp_behind`` (``ARC_TIMESTAMP_AHEAD``,
+  ``ARC_TIMESTAMP_BEHIND``): the default DC-09 timestamp window, seconds
+  (+20/-40); accounts may set their own.
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ class Settings(BaseSettings):
 
     production: bool = False
     database_url: SecretStr | None = None
+    database_admin_url: SecretStr | None = None
     kafka_bootstrap: str | None = None
     data_dir: Path = Path("var")
     # Resolved from kafka_bootstrap when not given; validators run in field order.
@@ -68,8 +78,11 @@ class Settings(BaseSettings):
     dc09_port: int = Field(default=7777, ge=0, le=65535)
     http_port: int = Field(default=8080, ge=0, le=65535)
     master_key: SecretStr = SecretStr(DEVELOPMENT_MASTER_KEY)
+    ack_timeout: float = Field(default=5.0, gt=0, le=60)
+    timestamp_ahead: float = Field(default=20.0, ge=0)
+    timestamp_behind: float = Field(default=40.0, ge=0)
 
-    @field_validator("database_url", "kafka_bootstrap", mode="before")
+    @field_validator("database_url", "database_admin_url", "kafka_bootstrap", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # `ARC_DATABASE_URL= arc up` means "embedded", as an unset variable does.

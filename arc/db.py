@@ -48,6 +48,15 @@ Connection: TypeAlias = (
 )
 
 
+# What a lost or refusing database raises: a service waits and tries again.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
 class MigrationError(RuntimeError):
     """The migrations on disk and those recorded in the database disagree."""
 
@@ -86,6 +95,17 @@ async def create_pool(
         command_timeout=command_timeout,
         server_settings={"application_name": application_name},
     )
+
+
+async def connect(
+    dsn: SecretStr | str, *, connect_timeout: float = 10.0, application_name: str = "arc"
+) -> asyncpg.Connection[asyncpg.Record]:
+    """Open one connection (for a command or a LISTEN); fail within ``connect_timeout``."""
+    secret = dsn.get_secret_value() if isinstance(dsn, SecretStr) else dsn
+    conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
+        secret, timeout=connect_timeout, server_settings={"application_name": application_name}
+    )
+    return conn
 
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:

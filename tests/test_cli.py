@@ -106,11 +106,6 @@ def test_usage_errors_name_the_problem(tmp_path: Path) -> None:
     assert missing.returncode == 2 and b"cannot read" in missing.stderr
 
 
-def test_arc_up_says_it_is_not_built_yet() -> None:
-    result = arc("up")
-    assert result.returncode == 2 and b"not built yet" in result.stderr
-
-
 NOW = datetime(2024, 1, 25, 11, 2, 40, tzinfo=UTC)
 
 

@@ -1,0 +1,1 @@
+"""Network front doors: decode with ``protocols``, make durable, then answer."""

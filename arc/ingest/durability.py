@@ -1,0 +1,195 @@
+"""Making signals durable before a device is acknowledged (ARCHITECTURE.md §2).
+
+``SignalSink.persist`` produces a frame's signals to ``arc.signals`` and
+returns True only once they are durable under the configured policy:
+
+- ``broker``: the broker has them with acks=all;
+- ``database``: the log writer has committed them to PostgreSQL. The writer
+  sends ``NOTIFY arc_durable`` in the same transaction as the rows, its
+  payload the committed signal ids separated by spaces, so the notification
+  arrives only after the commit; ``DurableListener`` turns those into
+  resolved futures. The future is registered before the signal is produced,
+  so a commit can never be announced before anybody waits for it.
+
+Past ``timeout`` it returns False and the receiver stays silent: the device
+sends again, and the log writer stores the retransmission once.
+
+Refused input goes to ``arc.quarantine`` without waiting: nothing is
+acknowledged for it, and the device's retry brings it again if it is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+from pydantic import SecretStr
+
+from arc import bus, db
+from arc.config import AckPolicy
+from arc.model import QuarantineMessage, SignalMessage, encode
+
+logger = logging.getLogger(__name__)
+
+DURABLE_CHANNEL = "arc_durable"
+_RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+class DurableListener:
+    """Futures that resolve when the log writer announces a signal id committed."""
+
+    def __init__(self, dsn: SecretStr) -> None:
+        self._dsn = dsn
+        self._waiters: dict[str, asyncio.Future[None]] = {}
+        self._conn: asyncpg.Connection[asyncpg.Record] | None = None
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def connected(self) -> bool:
+        """Whether notifications are being received now."""
+        return self._connected.is_set()
+
+    async def start(self, *, within: float = 10.0) -> None:
+        """Connect and LISTEN; reconnect by itself when the connection is lost."""
+        self._task = asyncio.create_task(self._keep_listening(), name="durable-listener")
+        try:
+            await asyncio.wait_for(self._connected.wait(), within)
+        except TimeoutError:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop listening; pending waiters are left to time out."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+
+    def expect(self, signal_ids: Sequence[str]) -> list[asyncio.Future[None]]:
+        """Futures for ``signal_ids``, to await after producing them."""
+        loop = asyncio.get_running_loop()
+        futures = []
+        for signal_id in signal_ids:
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters[signal_id] = future
+            futures.append(future)
+        return futures
+
+    def forget(self, signal_ids: Sequence[str]) -> None:
+        """Drop the waiters of signals that will not be acknowledged."""
+        for signal_id in signal_ids:
+            self._waiters.pop(signal_id, None)
+
+    def _on_notify(self, _conn: db.Connection, _pid: int, _channel: str, payload: object) -> None:
+        pop = self._waiters.pop
+        for signal_id in str(payload).split():
+            future = pop(signal_id, None)
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    async def _keep_listening(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            lost = asyncio.Event()
+            try:
+                conn = await db.connect(self._dsn, application_name="arc-receiver-listen")
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(DURABLE_CHANNEL, self._on_notify)
+            except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+                delay = _RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)]
+                logger.warning(
+                    "cannot listen for durable signals (%s); again in %.1fs", error, delay
+                )
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            self._conn, attempt = conn, 0
+            self._connected.set()
+            await lost.wait()
+            self._connected.clear()
+            logger.warning("lost the database connection that announces durable signals")
+
+
+class SignalSink:
+    """Produce signals and tell when they are durable; quarantine refused input."""
+
+    def __init__(
+        self,
+        producer: bus.Producer,
+        *,
+        policy: AckPolicy,
+        timeout: float,
+        listener: DurableListener | None = None,
+        signals_topic: str = bus.SIGNALS,
+        quarantine_topic: str = bus.QUARANTINE,
+    ) -> None:
+        if policy is AckPolicy.DATABASE and listener is None:
+            raise ValueError("ack policy 'database' needs a DurableListener")
+        self._producer = producer
+        self._policy = policy
+        self._timeout = timeout
+        self._listener = listener if policy is AckPolicy.DATABASE else None
+        self._signals_topic = signals_topic
+        self._quarantine_topic = quarantine_topic
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def persist(self, signals: Sequence[SignalMessage]) -> bool:
+        """Produce ``signals``; True once durable under the policy, False past the timeout."""
+        ids = [s["signal_id"] for s in signals]
+        waits = self._listener.expect(ids) if self._listener is not None else []
+        try:
+            async with asyncio.timeout(self._timeout):
+                sent = [
+                    await self._producer.send(
+                        self._signals_topic, encode(s), key=s["account"].encode()
+                    )
+                    for s in signals
+                ]
+                await asyncio.gather(*sent, *waits)
+        except (TimeoutError, bus.KafkaError) as error:
+            if self._listener is not None:
+                self._listener.forget(ids)
+            for future in waits:
+                future.cancel()
+            logger.warning(
+                "signals %s not durable within %.1fs (%s): not acknowledged",
+                ",".join(ids),
+                self._timeout,
+                type(error).__name__,
+            )
+            return False
+        return True
+
+    def quarantine(self, message: QuarantineMessage) -> None:
+        """Send refused input to quarantine in the background."""
+        task = asyncio.create_task(self._quarantine(message))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _quarantine(self, message: QuarantineMessage) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await (await self._producer.send(self._quarantine_topic, encode(message)))
+        except (TimeoutError, bus.KafkaError) as error:
+            # The device was not acknowledged, so it sends again; say what was lost.
+            logger.error(
+                "could not quarantine input from %s (%s): %s, %d bytes (%s)",
+                message["peer"],
+                message["reason"],
+                message["response"],
+                len(message["raw"]) * 3 // 4,
+                type(error).__name__,
+            )
+
+    async def drain(self, *, within: float = 5.0) -> None:
+        """Wait for background quarantine sends (at shutdown)."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=within)

@@ -1,0 +1,1 @@
+"""``arc.signals`` and ``arc.quarantine`` → the append-only, hash-chained tables."""

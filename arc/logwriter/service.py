@@ -1,0 +1,62 @@
+"""``arc logwriter``: the log writer as a service (several copies share the partitions)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from arc import bus, db
+from arc.config import Settings
+from arc.logwriter.writer import LogWriter, targets
+
+logger = logging.getLogger(__name__)
+
+GROUP = "arc-logwriter"
+
+
+async def run_logwriter(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    announce: Callable[[str], None] = print,
+    topic_prefix: str = "",
+) -> None:
+    """Write ``arc.signals`` and ``arc.quarantine`` to PostgreSQL until ``stop`` is set."""
+    if settings.database_url is None or settings.kafka_bootstrap is None:
+        raise SystemExit(
+            "arc logwriter needs ARC_DATABASE_URL and ARC_KAFKA_BOOTSTRAP (arc up sets both)"
+        )
+    chosen = targets(topic_prefix + bus.SIGNALS, topic_prefix + bus.QUARANTINE)
+    await bus.ensure_topics(
+        settings.kafka_bootstrap,
+        {t.topic: bus.TOPIC_PARTITIONS[t.topic.removeprefix(topic_prefix)] for t in chosen},
+    )
+    pool = await db.create_pool(settings.database_url, max_size=2, application_name="arc-logwriter")
+    consumer = bus.make_consumer(
+        settings.kafka_bootstrap, group_id=topic_prefix + GROUP, client_id="arc-logwriter"
+    )
+    writer = LogWriter(pool=pool, consumer=consumer, targets=chosen)
+    consumer.subscribe([t.topic for t in chosen], listener=writer.listener())
+    await consumer.start()
+    announce("logwriter: consuming " + ", ".join(t.topic for t in chosen))
+    try:
+        await _write_until(writer, stop)
+    finally:
+        await consumer.stop()
+        await pool.close()
+        logger.info(
+            "log writer stopped: %d rows written, %d duplicates skipped",
+            writer.rows_written,
+            writer.duplicates_skipped,
+        )
+
+
+async def _write_until(writer: LogWriter, stop: asyncio.Event) -> None:
+    """Run the writer; a failed batch is read again after a pause, not fatal."""
+    while not stop.is_set():
+        try:
+            await writer.run(stop)
+        except (bus.KafkaError, *db.DATABASE_ERRORS) as error:
+            logger.warning("log writer: %s; trying again in 1 s", error)
+            await asyncio.sleep(1.0)

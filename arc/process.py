@@ -1,0 +1,49 @@
+"""What every long-running ``arc`` service process does alike: stop on a signal, with its parent."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import sys
+
+logger = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def stop_event() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (a clean stop); call in the running loop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def stop_with_parent(parent_pid: int) -> None:
+    """Ask the kernel for SIGTERM when ``parent_pid`` dies (``arc up`` killed with -9).
+
+    Without it a killed ``arc up`` leaves its receiver holding the DC-09 port.
+    Linux only; elsewhere the child outlives its parent as any process does.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        logger.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != parent_pid:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def configure_logging(name: str) -> None:
+    """Log lines on stderr, each with the service's name (``arc up`` relays them)."""
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
+    )
+    # aiokafka reports every reconnection attempt at ERROR: one line a retry is enough.
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)

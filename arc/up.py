@@ -1,0 +1,277 @@
+"""``arc up``: the whole centre on one machine, supervised.
+
+Theory of operation. With neither ``ARC_DATABASE_URL`` nor
+``ARC_KAFKA_BOOTSTRAP`` set, ``arc up`` starts the embedded PostgreSQL (data
+under ``ARC_DATA_DIR``) and the embedded broker, applies the migrations, lets
+the ``arc_app`` role log in, creates the topics, and runs each service as a
+child process (``arc logwriter``, ``arc receiver``) with the connection
+settings in its environment: the services run exactly as they do in
+production, one process each, so they use both cores and one can be killed
+and restarted alone.
+
+It then supervises: a service that dies is started again (with a growing
+pause if it keeps dying); a broker that dies is started again on the same
+port, its topics recreated (it keeps them in memory only, which is why the
+ack policy here is ``database``); PostgreSQL likewise. Ctrl-C or SIGTERM
+stops everything in order: the receiver first (no new signals), then the
+log writer, then the broker and the database.
+
+Every endpoint is printed once, one line each, in a stable form for scripts::
+
+    database: postgresql://postgres:***@127.0.0.1:PORT/arc
+    broker: 127.0.0.1:PORT
+    logwriter: consuming arc.signals, arc.quarantine
+    dc09: tcp://127.0.0.1:PORT udp://127.0.0.1:PORT
+    arc: ready
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+
+from arc import bus, runtime
+from arc.config import Settings
+from arc.embedded import EmbeddedBroker, EmbeddedPostgres
+from arc.process import stop_event
+
+logger = logging.getLogger(__name__)
+
+_RESTART_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0)
+_HEALTHY_AFTER = 30.0  # seconds a child must live before its pause resets
+
+
+@dataclass
+class Child:
+    """A service process that ``arc up`` keeps running."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    failures: int = 0
+    relay: asyncio.Task[None] | None = field(default=None, repr=False)
+    # Set by the child's first line on stdout: it prints it once it serves.
+    ready: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    async def start(self, announce: Callable[[str], None]) -> None:
+        """Start the process; its stdout lines (endpoints) are relayed to ``announce``."""
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            env=self.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        self.started_at = time.monotonic()
+        self.relay = asyncio.create_task(self._relay(self.process, announce))
+
+    async def _relay(
+        self, process: asyncio.subprocess.Process, announce: Callable[[str], None]
+    ) -> None:
+        assert process.stdout is not None  # noqa: S101 - opened with PIPE
+        async for line in process.stdout:
+            announce(line.decode(errors="replace").rstrip("\n"))
+            self.ready.set()
+
+    async def stop(self, *, within: float) -> None:
+        """SIGTERM, then SIGKILL after ``within`` seconds."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), within)
+        except TimeoutError:
+            logger.warning("%s did not stop within %.0fs: killing it", self.name, within)
+            process.kill()
+            await process.wait()
+        if self.relay is not None:
+            await asyncio.wait((self.relay,), timeout=1.0)
+
+
+def free_dual_port(host: str) -> int:
+    """A port free for both TCP and UDP on ``host`` (DC-09 serves both on one port)."""
+    for _ in range(20):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise OSError(f"no port free for both TCP and UDP on {host}")
+
+
+class Centre:
+    """The embedded servers and the service processes of one ``arc up``."""
+
+    def __init__(self, settings: Settings, announce: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.announce = announce
+        self.postgres: EmbeddedPostgres | None = None
+        self.broker: EmbeddedBroker | None = None
+        self.children: list[Child] = []
+        self._broker_port = 0
+        self._postgres_port = 0
+
+    async def start(self, *, demo: bool) -> None:
+        """Bring the servers up, migrate, then start the services."""
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        admin_dsn, app_dsn = await self._database()
+        bootstrap = await self._broker()
+        await bus.ensure_topics(bootstrap)
+        if demo:
+            from arc.demo import seed  # only here: the demo is no part of the services
+
+            for line in await seed(admin_dsn, settings):
+                self.announce(line)
+        port = settings.dc09_port or free_dual_port(settings.listen_host)
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith("ARC_DATABASE")  # least privilege: no owner's DSN
+        }
+        env.update(
+            ARC_DATABASE_URL=app_dsn.get_secret_value(),
+            ARC_KAFKA_BOOTSTRAP=bootstrap,
+            # Resolved here: with a bootstrap in its environment a child would
+            # otherwise take the broker policy of a real cluster.
+            ARC_ACK_POLICY=settings.ack_policy.value,
+            ARC_DC09_PORT=str(port),
+            ARC_DATA_DIR=str(settings.data_dir.resolve()),
+        )
+        parent = ["--stop-with-parent", str(os.getpid())]
+        for name in ("logwriter", "receiver"):
+            argv = [sys.executable, "-m", "arc.cli", name, *parent]
+            self.children.append(Child(name, argv, env))
+        for child in self.children:
+            await child.start(self.announce)
+        for child in self.children:
+            await self._until_ready(child)
+
+    async def _until_ready(self, child: Child, within: float = 60.0) -> None:
+        """Wait for a child's first line; fail if it exits or takes too long."""
+        ready = asyncio.create_task(child.ready.wait())
+        assert child.process is not None  # noqa: S101 - started
+        exited = asyncio.create_task(child.process.wait())
+        done, _ = await asyncio.wait((ready, exited), timeout=within, return_when="FIRST_COMPLETED")
+        ready.cancel()
+        exited.cancel()
+        if ready not in done:
+            status = child.process.returncode
+            raise RuntimeError(
+                f"{child.name} did not start within {within:.0f}s"
+                if status is None
+                else f"{child.name} exited with status {status} while starting (see its log above)"
+            )
+
+    async def _database(self) -> tuple[SecretStr, SecretStr]:
+        settings = self.settings
+        if not settings.embedded_database:
+            admin = settings.database_admin_url or settings.database_url
+            app = settings.database_url
+            assert admin is not None and app is not None  # noqa: S101 - not embedded
+            await runtime.migrate(admin)
+            self.announce("database: (ARC_DATABASE_URL)")
+            return admin, app
+        directory = runtime.postgres_directory(settings)
+        self.postgres = EmbeddedPostgres(directory, port=self._postgres_port)
+        await asyncio.to_thread(self.postgres.start)
+        self._postgres_port = self.postgres.port
+        admin = self.postgres.dsn()
+        await runtime.migrate(admin)
+        app = await runtime.enable_app_login(admin, directory)
+        self.announce(f"database: {self.postgres.display_dsn()}")
+        return admin, app
+
+    async def _broker(self) -> str:
+        settings = self.settings
+        if not settings.embedded_broker:
+            assert settings.kafka_bootstrap is not None  # noqa: S101
+            self.announce(f"broker: {settings.kafka_bootstrap}")
+            return settings.kafka_bootstrap
+        data = settings.data_dir
+        self.broker = EmbeddedBroker(
+            port=self._broker_port, log_path=data / "broker.log", pid_file=data / "broker.pid"
+        )
+        await asyncio.to_thread(self.broker.start)
+        self._broker_port = self.broker.port
+        self.announce(f"broker: {self.broker.bootstrap}")
+        return self.broker.bootstrap
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        """Restart whatever dies until ``stop`` is set."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.25)
+            if stop.is_set():
+                return
+            if self.postgres is not None and not self.postgres.running:
+                logger.error("the embedded PostgreSQL died: starting it again")
+                await asyncio.to_thread(self.postgres.stop)
+                await asyncio.to_thread(self.postgres.start)
+            if self.broker is not None and not self.broker.running:
+                logger.error("the embedded broker died (its topics are gone): starting it again")
+                await asyncio.to_thread(self.broker.stop)
+                self.broker = EmbeddedBroker(
+                    port=self._broker_port,
+                    log_path=self.settings.data_dir / "broker.log",
+                    pid_file=self.settings.data_dir / "broker.pid",
+                )
+                await asyncio.to_thread(self.broker.start)
+                await bus.ensure_topics(self.broker.bootstrap)
+            for child in self.children:
+                await self._revive(child)
+
+    async def _revive(self, child: Child) -> None:
+        process = child.process
+        if process is None or process.returncode is None:
+            return
+        lived = time.monotonic() - child.started_at
+        child.failures = 0 if lived > _HEALTHY_AFTER else child.failures + 1
+        pause = _RESTART_PAUSES[min(child.failures, len(_RESTART_PAUSES) - 1)]
+        logger.error(
+            "%s exited with status %s after %.0fs: starting it again in %.1fs",
+            child.name,
+            process.returncode,
+            lived,
+            pause,
+        )
+        await asyncio.sleep(pause)
+        await child.start(self.announce)
+
+    async def stop(self) -> None:
+        """Stop in order: receiver, log writer, broker, database."""
+        for child in reversed(self.children):
+            await child.stop(within=self.settings.ack_timeout + 10)
+        if self.broker is not None:
+            await asyncio.to_thread(self.broker.stop)
+        if self.postgres is not None:
+            await asyncio.to_thread(self.postgres.stop)
+
+
+async def run_up(settings: Settings, *, demo: bool, announce: Callable[[str], None]) -> int:
+    """Run the centre until SIGINT or SIGTERM; return the exit status."""
+    stop = stop_event()
+    centre = Centre(settings, announce)
+    try:
+        await centre.start(demo=demo)
+        announce("arc: ready (Ctrl-C stops)")
+        await centre.supervise(stop)
+    finally:
+        await centre.stop()
+    return 0
