@@ -35,6 +35,7 @@ from aiokafka import (  # type: ignore[import-untyped]  # ships no type informat
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
+from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ __all__ = [
     "ensure_topics",
     "make_consumer",
     "make_producer",
+    "partition_for",
 ]
 
 SIGNALS = "arc.signals"  # every received signal, keyed by account (per-account order)
@@ -72,6 +74,11 @@ _TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 
 class BusError(RuntimeError):
     """The broker refused or failed an administrative request."""
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for ``key`` (murmur2, as Java's)."""
+    return (int(murmur2(key)) & 0x7FFFFFFF) % partitions
 
 
 def encode(value: Any) -> bytes:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
+import uvloop
 
 from arc.accounts import cli as accounts_cli
 from arc.config import Settings
@@ -111,7 +111,9 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     def announce(line: str) -> None:
         print(line, flush=True)
 
-    return asyncio.run(_run_service(args.command, settings, args, announce))
+    # uvloop: the services spend most of their time in the event loop, which
+    # it runs several times faster than asyncio's own.
+    return int(uvloop.run(_run_service(args.command, settings, args, announce)))
 
 
 async def _run_service(

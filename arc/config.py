@@ -27,6 +27,8 @@ Fields (and who uses them):
   receiver's TCP+UDP port and the console/ingest HTTP port; 0 = any free port.
 - ``master_key`` (``ARC_MASTER_KEY``): encrypts secrets at rest (account AES keys,
   the digest-signing key file). The default is for development only.
+- ``receivers`` (``ARC_RECEIVERS``): how many receiver processes ``arc up`` runs;
+  they share the DC-09 port (SO_REUSEPORT), so a receiver can use more than one core.
 - ``ack_timeout`` (``ARC_ACK_TIMEOUT``): seconds the receiver waits for a signal
   to become durable; past it the device gets no ACK and sends again.
 - ``timestamp_ahead`` / ``timestamp_behind`` (``ARC_TIMESTAMP_AHEAD``,
@@ -78,6 +80,7 @@ class Settings(BaseSettings):
     dc09_port: int = Field(default=7777, ge=0, le=65535)
     http_port: int = Field(default=8080, ge=0, le=65535)
     master_key: SecretStr = SecretStr(DEVELOPMENT_MASTER_KEY)
+    receivers: int = Field(default=1, ge=1, le=64)
     ack_timeout: float = Field(default=5.0, gt=0, le=60)
     timestamp_ahead: float = Field(default=20.0, ge=0)
     timestamp_behind: float = Field(default=40.0, ge=0)

@@ -115,12 +115,24 @@ def free_dual_port(host: str) -> int:
     raise OSError(f"no port free for both TCP and UDP on {host}")
 
 
+def _once(announce: Callable[[str], None]) -> Callable[[str], None]:
+    """``announce`` for each line once: receivers (and restarts) repeat their endpoints."""
+    seen: set[str] = set()
+
+    def once(line: str) -> None:
+        if line not in seen:
+            seen.add(line)
+            announce(line)
+
+    return once
+
+
 class Centre:
     """The embedded servers and the service processes of one ``arc up``."""
 
     def __init__(self, settings: Settings, announce: Callable[[str], None]) -> None:
         self.settings = settings
-        self.announce = announce
+        self.announce = _once(announce)
         self.postgres: EmbeddedPostgres | None = None
         self.broker: EmbeddedBroker | None = None
         self.children: list[Child] = []
@@ -155,8 +167,11 @@ class Centre:
             ARC_DATA_DIR=str(settings.data_dir.resolve()),
         )
         parent = ["--stop-with-parent", str(os.getpid())]
-        for name in ("logwriter", "receiver"):
-            argv = [sys.executable, "-m", "arc.cli", name, *parent]
+        names = ["logwriter"] + [
+            "receiver" if n == 0 else f"receiver-{n + 1}" for n in range(settings.receivers)
+        ]
+        for name in names:
+            argv = [sys.executable, "-m", "arc.cli", name.split("-")[0], *parent]
             self.children.append(Child(name, argv, env))
         for child in self.children:
             await child.start(self.announce)

@@ -158,8 +158,8 @@ class _TcpConnection(asyncio.Protocol):
     async def _answer(self, chunk: bytes, previous: asyncio.Task[None] | None) -> None:
         try:
             reply = await self._receiver.answer(chunk, transport="tcp", peer=self._peer)
-            if previous is not None:
-                await asyncio.wait((previous,))  # answers leave in the frames' order
+            if previous is not None and not previous.done():
+                await previous  # answers leave in the frames' order; it never raises
             transport = self._transport
             if reply and transport is not None and not transport.is_closing():
                 transport.write(reply)
@@ -248,7 +248,9 @@ async def serve_dc09(receiver: Dc09Receiver, *, host: str, port: int) -> Dc09End
         chosen = tcp.sockets[0].getsockname()[1]
         try:
             udp, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpEndpoint(receiver, inflight), local_addr=(host, chosen)
+                lambda: _UdpEndpoint(receiver, inflight),
+                local_addr=(host, chosen),
+                reuse_port=True,
             )
         except OSError:
             tcp.close()

@@ -21,6 +21,7 @@ acknowledged for it, and the device's retry brings it again if it is lost.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -140,20 +141,35 @@ class SignalSink:
         self._signals_topic = signals_topic
         self._quarantine_topic = quarantine_topic
         self._background: set[asyncio.Task[None]] = set()
+        # account → partition of the signals topic: the default partitioner's
+        # choice (murmur2 of the key, as Kafka's), computed once per account.
+        self._partitions: dict[str, int] = {}
+        self._partition_count = 0
+        # The durability waits, oldest first (the timeout is the same for all),
+        # failed by one sweeper: a timer per signal costs more than the rest of
+        # its persisting. Sends fail by themselves: the producer's request
+        # timeout is the ack timeout.
+        self._deadlines: collections.deque[tuple[float, list[asyncio.Future[None]]]] = (
+            collections.deque()
+        )
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def persist(self, signals: Sequence[SignalMessage]) -> bool:
         """Produce ``signals``; True once durable under the policy, False past the timeout."""
         ids = [s["signal_id"] for s in signals]
-        waits = self._listener.expect(ids) if self._listener is not None else []
+        waits: list[asyncio.Future[None]] = []
+        if self._listener is not None:
+            waits = self._listener.expect(ids)
+            self._deadlines.append((asyncio.get_running_loop().time() + self._timeout, waits))
+            if self._sweeper is None:
+                self._sweeper = asyncio.create_task(self._sweep(), name="durability-timeouts")
         try:
-            async with asyncio.timeout(self._timeout):
-                sent = [
-                    await self._producer.send(
-                        self._signals_topic, encode(s), key=s["account"].encode()
-                    )
-                    for s in signals
-                ]
-                await asyncio.gather(*sent, *waits)
+            sent = [await self._send(s) for s in signals]
+            # Most frames carry one event: no gathering future for them.
+            for sent_future in sent:
+                await sent_future
+            for durable in waits:
+                await durable
         except (TimeoutError, bus.KafkaError) as error:
             if self._listener is not None:
                 self._listener.forget(ids)
@@ -167,6 +183,31 @@ class SignalSink:
             )
             return False
         return True
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadlines = self._deadlines
+        while True:
+            await asyncio.sleep(0.05)
+            now = loop.time()
+            while deadlines and deadlines[0][0] <= now:
+                for future in deadlines.popleft()[1]:
+                    if not future.done():
+                        future.set_exception(TimeoutError())
+
+    async def _send(self, signal: SignalMessage) -> asyncio.Future[bus.RecordMetadata]:
+        account = signal["account"]
+        key = account.encode()
+        partition = self._partitions.get(account)
+        if partition is None:
+            if not self._partition_count:
+                self._partition_count = len(
+                    await self._producer.partitions_for(self._signals_topic)
+                )
+            partition = self._partitions[account] = bus.partition_for(key, self._partition_count)
+        return await self._producer.send(
+            self._signals_topic, encode(signal), key=key, partition=partition
+        )
 
     def quarantine(self, message: QuarantineMessage) -> None:
         """Send refused input to quarantine in the background."""
@@ -190,6 +231,10 @@ class SignalSink:
             )
 
     async def drain(self, *, within: float = 5.0) -> None:
-        """Wait for background quarantine sends (at shutdown)."""
+        """Wait for background quarantine sends, then stop the timeout sweeper (at shutdown)."""
         if self._background:
             await asyncio.wait(set(self._background), timeout=within)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper

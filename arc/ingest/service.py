@@ -41,7 +41,13 @@ async def run_receiver(
     if settings.ack_policy is AckPolicy.DATABASE:
         listener = DurableListener(settings.database_url)
         await listener.start()
-    producer = bus.make_producer(settings.kafka_bootstrap, client_id="arc-receiver")
+    producer = bus.make_producer(
+        settings.kafka_bootstrap,
+        client_id="arc-receiver",
+        # A send that cannot be made within the ack timeout fails, so the
+        # device is not acknowledged and sends again.
+        request_timeout_ms=int(settings.ack_timeout * 1000),
+    )
     await producer.start()
     sink = SignalSink(
         producer,

@@ -1,0 +1,452 @@
+"""``arc up`` end to end, as the real process tree an operator runs.
+
+Each test starts ``python -m arc.cli up`` (embedded PostgreSQL, embedded
+broker, the log writer and the receiver as child processes) in a data
+directory of its own, talks DC-09 to it over loopback, and injects faults
+with kill -9 while the panel simulator is sending:
+
+- the endpoint lines, plain TCP and encrypted UDP frames with genuine ACKs, a
+  clean SIGTERM stop that leaves no process behind, and a restart on the same
+  data directory that still has the first run's rows and verifies intact;
+- the log writer killed, the broker killed, the whole tree killed: every
+  message the simulator saw ACKed is in ``signal_log`` exactly once, nothing
+  is stored twice, and ``arc verify`` exits 0;
+- a row changed behind the append-only trigger's back: ``arc verify`` exits 1
+  and names that row's shard and chain_seq.
+
+Every wait is bounded, and the ``centres`` fixture kills whatever a test
+started (the whole tree, then anything still naming the data directory),
+whether the test passed or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from arc.embedded.broker import kafka_answers
+from loadtest.simulator import SimulatorConfig, SimulatorResult, account_ids
+from loadtest.simulator import run as simulate
+from protocols.dc09_crypto import Dc09Key
+from tests.integration.up_helpers import (
+    HOST,
+    LINES,
+    STOP_WITHIN,
+    ArcUp,
+    Endpoints,
+    Proc,
+    broker_proc,
+    check_ack,
+    import_accounts,
+    kill,
+    leftovers,
+    new_data_dir,
+    plain_frame,
+    port_is_free,
+    port_outside_ephemeral_range,
+    reconcile,
+    run_arc,
+    running,
+    sealed_frame,
+    superuser,
+    tcp_exchange,
+    udp_exchange,
+    wait_not_running,
+)
+
+pytestmark = [pytest.mark.integration]
+
+DEMO_KEY = Dc09Key.parse("ascii:3BD7E66AA9E2F190")  # demo account A1B2 (arc/demo.py)
+SIM_KEY = "ascii:3BD7E66AA9E2F190"
+PANELS = 30
+ACCOUNTS = account_ids("A", PANELS)  # A00001...: accounts are 3-16 hex digits
+
+
+class Centres:
+    """The arc up processes of one test; ``close`` leaves none of them, nor their servers."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.started: list[ArcUp] = []
+        self.data_dirs: list[Path] = []
+
+    def data_dir(self) -> Path:
+        path = new_data_dir(self.scratch)
+        self.data_dirs.append(path)
+        return path
+
+    async def up(self, data_dir: Path, *args: str) -> tuple[ArcUp, Endpoints]:
+        centre = ArcUp(data_dir, "--dc09-port", "0", *args)
+        self.started.append(centre)
+        await centre.start()
+        return centre, await centre.ready()
+
+    async def close(self) -> list[Proc]:
+        """Kill what is left; return the processes that had to be killed after the fact."""
+        for centre in self.started:
+            await centre.close()
+        late: list[Proc] = []
+        for path in self.data_dirs:
+            late += leftovers(path)
+        kill(late)
+        wait_not_running(late, within=10)
+        return late
+
+
+@pytest_asyncio.fixture
+async def centres(scratch_dir: Path) -> AsyncIterator[Centres]:
+    registry = Centres(scratch_dir)
+    try:
+        yield registry
+    finally:
+        await registry.close()
+        for path in registry.data_dirs:
+            shutil.rmtree(path, ignore_errors=True)
+            for extra in path.parent.glob(f"{path.name}.*"):
+                extra.unlink(missing_ok=True)
+
+
+async def verify_status(data_dir: Path) -> tuple[int, list[dict[str, object]], str]:
+    """``arc verify`` as a process: exit status, its JSON lines, its stderr."""
+    status, out, err = await run_arc(data_dir, "verify")
+    return status, [json.loads(line) for line in out.splitlines() if line.strip()], err
+
+
+async def assert_verifies(data_dir: Path) -> dict[str, object]:
+    status, report, err = await verify_status(data_dir)
+    assert status == 0, f"arc verify exited {status}:\n{report}\n{err}"
+    summary = report[-1]
+    assert summary["summary"] is True and summary["intact"] is True, summary
+    return summary
+
+
+def assert_all_gone(procs: list[Proc], data_dir: Path, *, within: float) -> None:
+    """None of ``procs`` runs, and nothing else serves ``data_dir``'s centre."""
+    alive = wait_not_running(procs, within=within)
+    assert alive == [], f"still running after arc up ended: {[str(p) for p in alive]}"
+    survivors = leftovers(data_dir)
+    assert survivors == [], f"processes of {data_dir} survived: {[str(p) for p in survivors]}"
+
+
+# -- 1. the endpoints, a clean stop, a restart on the same data -----------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+@pytest.mark.asyncio
+async def test_demo_serves_tcp_and_udp_stops_cleanly_and_keeps_its_log(
+    centres: Centres,
+) -> None:
+    data_dir = centres.data_dir()
+    began = time.monotonic()
+    centre, endpoints = await centres.up(data_dir, "--demo")
+    startup = time.monotonic() - began
+
+    # Every line is in its stable form, each endpoint once, "ready" last.
+    for line in endpoints.lines:
+        assert any(p.fullmatch(line) for p in LINES.values()), f"unexpected line {line!r}"
+    for name in ("database", "broker", "logwriter", "dc09", "demo", "ready"):
+        count = sum(bool(LINES[name].fullmatch(line)) for line in endpoints.lines)
+        assert count == 1, f"{name} line printed {count} times: {endpoints.lines}"
+    assert LINES["ready"].fullmatch(endpoints.lines[-1])
+    assert endpoints.tcp_port == endpoints.udp_port  # one DC-09 port, TCP and UDP
+    assert kafka_answers(HOST, endpoints.broker_port, timeout=2.0)
+    dsn = await superuser(data_dir)
+    await dsn.close()
+    # The lines name real servers: the printed database port is the running one.
+    postmaster = (data_dir / "postgres" / "data" / "postmaster.pid").read_text().splitlines()
+    assert int(postmaster[3]) == endpoints.database_port
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    check_ack(
+        await tcp_exchange(endpoints.tcp_port, plain_frame(11, "1234", "Nri1/BA012", now)),
+        11,
+        "1234",
+    )
+    sealed = sealed_frame(12, "A1B2", "Nri2/FA003", DEMO_KEY, now)
+    check_ack(await udp_exchange(endpoints.udp_port, sealed), 12, "A1B2", DEMO_KEY)
+
+    # Nothing secret on stdout or stderr: the DSN is masked, passwords never printed.
+    output = "\n".join(endpoints.lines) + centre.stderr()
+    for secret_file in ("password", "app-password"):
+        secret = (data_dir / "postgres" / secret_file).read_text().strip()
+        assert secret not in output, f"{secret_file} printed by arc up"
+
+    # SIGTERM: exit 0 within the bound, every process of the tree gone, the port free.
+    tree = centre.tree()
+    programs = {Path(p.argv[0]).name for p in tree if p.argv}
+    assert "postgres" in programs and any(n.startswith("tansu") for n in programs), programs
+    assert centre.service("logwriter") is not None and centre.service("receiver") is not None
+    stop_began = time.monotonic()
+    status = await centre.terminate(within=STOP_WITHIN)
+    stopped_in = time.monotonic() - stop_began
+    assert status == 0, f"arc up exited {status} on SIGTERM:\n{centre.stderr_tail()}"
+    assert_all_gone(tree, data_dir, within=5.0)
+    assert port_is_free(endpoints.tcp_port)
+    print(f"arc up ready in {startup:.1f}s, stopped in {stopped_in:.1f}s")
+
+    # Again on the same data directory: the first run's rows are there, the chains intact.
+    again, endpoints2 = await centres.up(data_dir, "--demo")
+    assert any(LINES["demo"].fullmatch(line) for line in endpoints2.lines)
+    conn = await superuser(data_dir)
+    try:
+        rows = await conn.fetch(
+            "SELECT account, sequence, transport, encrypted, code, zone, device_time"
+            " FROM signal_log ORDER BY account"
+        )
+        accounts = await conn.fetchval("SELECT count(*) FROM accounts")
+    finally:
+        await conn.close()
+    assert [tuple(r.values()) for r in rows] == [
+        ("1234", "0011", "tcp", False, "BA", "012", now),
+        ("A1B2", "0012", "udp", True, "FA", "003", now),
+    ]
+    assert accounts == 4  # the demo is seeded once, not twice
+    summary = await assert_verifies(data_dir)
+    assert summary["rows"] >= 2
+    tree = again.tree()
+    assert await again.terminate(within=STOP_WITHIN) == 0
+    assert_all_gone(tree, data_dir, within=5.0)
+
+
+# -- 2. faults under load: every ACKed message stored exactly once --------------------
+
+
+def load(port: int, **changes: object) -> SimulatorConfig:
+    """30 panels, TCP and UDP, 300 messages/s for 20 s, riding out an outage of ~30 s."""
+    settings: dict[str, object] = {
+        "port": port,
+        "panels": PANELS,
+        "account_prefix": "A",
+        "transport": "mixed",
+        "rate": 300.0,
+        "seconds": 20.0,
+        "ack_timeout": 2.0,
+        "retries": 15,
+        "receiver": "0",
+        "seed": 7,
+    }
+    settings.update(changes)
+    return SimulatorConfig(**settings)  # type: ignore[arg-type]
+
+
+async def stored_rows(data_dir: Path) -> int:
+    conn = await superuser(data_dir)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM signal_log"))
+    finally:
+        await conn.close()
+
+
+async def until(check: Callable[[], Awaitable[bool]], *, within: float, what: str) -> float:
+    """Poll ``check`` until true; the seconds it took."""
+    began = time.monotonic()
+    while not await check():
+        assert time.monotonic() - began < within, f"not within {within:.0f}s: {what}"
+        await asyncio.sleep(0.1)
+    return time.monotonic() - began
+
+
+async def under_load(
+    data_dir: Path, config: SimulatorConfig, fault: Callable[[], Awaitable[None]]
+) -> tuple[SimulatorResult, float]:
+    """Run the simulator; once signals flow, inject ``fault``; the result and the fault's time."""
+    run = asyncio.create_task(simulate(config))
+    try:
+        # Mid-load: some hundreds of signals are in the log before the fault.
+        async def flowing() -> bool:
+            assert not run.done(), "the simulator ended before the fault"
+            return await stored_rows(data_dir) >= 300
+
+        await until(flowing, within=15, what="300 signals stored before the fault")
+        at = time.monotonic()
+        await fault()
+        async with asyncio.timeout(config.hard_limit + 10):
+            result = await run
+    finally:
+        if not run.done():
+            run.cancel()
+            await asyncio.gather(run, return_exceptions=True)
+    return result, at
+
+
+async def assert_exactly_once(data_dir: Path, result: SimulatorResult, fault_at: float) -> None:
+    """The ledger against the log, and the chains."""
+    ledger = result.ledger
+    after = [e for e in ledger if e.first_sent > fault_at]
+    summary = {k: v for k, v in result.summary().items() if k != "config"}
+    print(f"simulator: {summary}; first sent after the fault and ACKed: {len(after)}")
+    assert len({(e.account, e.sequence, e.device_time) for e in ledger}) == len(ledger)
+    # The fault was felt (answers were late or lost) and the centre recovered from it.
+    assert result.timeouts + result.disconnects > 0, summary
+    assert len(after) >= 200, "hardly anything was ACKed after the fault: no recovery"
+    conn = await superuser(data_dir)
+    try:
+        check = await reconcile(conn, ledger, ACCOUNTS)
+    finally:
+        await conn.close()
+    print(f"reconciliation: {check}")
+    assert check.duplicates == {}, f"{len(check.duplicates)} keys stored twice: {check.duplicates}"
+    assert check.missing == [], (
+        f"{len(check.missing)} ACKed messages not stored: {check.missing[:10]}"
+    )
+    assert check.wrong == [], check.wrong[:10]
+    assert check.stored >= check.ledger
+    await assert_verifies(data_dir)
+
+
+async def provisioned(centres: Centres, *, key: str = "") -> Path:
+    data_dir = centres.data_dir()
+    await import_accounts(data_dir, ACCOUNTS, key)
+    return data_dir
+
+
+@pytest.mark.slow
+@pytest.mark.fault
+@pytest.mark.timeout(170)
+@pytest.mark.asyncio
+async def test_log_writer_killed_mid_load(centres: Centres) -> None:
+    data_dir = await provisioned(centres)
+    centre, endpoints = await centres.up(data_dir)
+    before = centre.service("logwriter")
+    assert before is not None
+    lines_before = len(centre.lines)
+
+    async def kill_log_writer() -> None:
+        kill([before])
+
+    result, at = await under_load(data_dir, load(endpoints.tcp_port), kill_log_writer)
+    # arc up started another one, which announced itself again.
+    after = centre.service("logwriter")
+    assert after is not None and after != before and not running(before)
+    await centre.wait_line(LINES["logwriter"], within=5, after=lines_before)
+    await assert_exactly_once(data_dir, result, at)
+    assert "logwriter exited with status -9" in centre.stderr()
+    assert await centre.terminate() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.fault
+@pytest.mark.timeout(170)
+@pytest.mark.asyncio
+async def test_broker_killed_mid_load(centres: Centres) -> None:
+    data_dir = await provisioned(centres, key=SIM_KEY)
+    centre, endpoints = await centres.up(data_dir)
+    before = broker_proc(data_dir)
+    assert before is not None and running(before)
+
+    async def kill_broker() -> None:
+        kill([before])
+
+    config = load(endpoints.tcp_port, aes=True, key=SIM_KEY)
+    result, at = await under_load(data_dir, config, kill_broker)
+    # Started again on the same port, a new process, its log new and empty.
+    after = broker_proc(data_dir)
+    assert after is not None and after != before and running(after)
+    assert f"tcp://127.0.0.1:{endpoints.broker_port}" in after.argv
+    log = centre.stderr()
+    assert "the embedded broker died" in log
+    # The log writer saw that the broker's log restarted below its stored offsets.
+    assert "the broker lost its log" in log, centre.stderr_tail()
+    await assert_exactly_once(data_dir, result, at)
+    assert await centre.terminate() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.fault
+@pytest.mark.timeout(170)
+@pytest.mark.asyncio
+async def test_whole_tree_killed_mid_load_and_started_again(centres: Centres) -> None:
+    data_dir = await provisioned(centres)
+    # A fixed port, so that the panels (the simulator) carry on against the new centre.
+    port = port_outside_ephemeral_range()
+    first = ArcUp(data_dir, "--dc09-port", str(port))
+    centres.started.append(first)
+    await first.start()
+    endpoints = await first.ready()
+    assert endpoints.tcp_port == port
+    restarted: list[ArcUp] = []
+
+    async def crash_and_restart() -> None:
+        killed = await first.crash()
+        assert first.process is not None and first.process.returncode == -signal.SIGKILL
+        names = " ".join(" ".join(p.argv) for p in killed)
+        assert "postgres" in names and "tansu" in names and "logwriter" in names, names
+        assert wait_not_running(killed, within=10) == []
+        await asyncio.sleep(1.0)  # the panels notice: connections refused, datagrams unanswered
+        second = ArcUp(data_dir, "--dc09-port", str(port))
+        centres.started.append(second)
+        restarted.append(second)
+        await second.start()
+        await second.ready()
+
+    result, at = await under_load(data_dir, load(port), crash_and_restart)
+    (second,) = restarted
+    assert result.disconnects > 0  # the TCP panels lost their connections
+    await assert_exactly_once(data_dir, result, at)
+    assert await second.terminate() == 0
+
+
+# -- 3. tampering behind the trigger's back is found ------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+@pytest.mark.asyncio
+async def test_verify_names_a_row_changed_behind_the_trigger(centres: Centres) -> None:
+    data_dir = centres.data_dir()
+    centre, endpoints = await centres.up(data_dir, "--demo")
+    now = datetime.now(UTC).replace(microsecond=0)
+    for seq in range(1, 9):
+        account = ("1234", "5678")[seq % 2]
+        frame = plain_frame(seq, account, f"Nri1/BA{seq:03d}", now)
+        check_ack(await tcp_exchange(endpoints.tcp_port, frame), seq, account)
+    await assert_verifies(data_dir)
+
+    conn = await superuser(data_dir)
+    try:
+        target = await conn.fetchrow(
+            "SELECT shard, chain_seq, received_at, zone FROM signal_log"
+            " WHERE account = '1234' ORDER BY chain_seq DESC LIMIT 1 OFFSET 1"
+        )
+        assert target is not None
+        shard, chain_seq, received_at = target["shard"], target["chain_seq"], target["received_at"]
+        tamper = "UPDATE signal_log SET zone = '999' WHERE shard = $1 AND chain_seq = $2"
+        tamper += " AND received_at = $3"
+        # The trigger refuses even the superuser...
+        with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
+            await conn.execute(tamper, shard, chain_seq, received_at)
+        # ...unless told to skip triggers, as a replica does: only the chain tells then.
+        await conn.execute("SET session_replication_role = replica")
+        done = await conn.execute(tamper, shard, chain_seq, received_at)
+        assert done == "UPDATE 1"
+    finally:
+        await conn.close()
+
+    def assert_names_the_row(status: int, report: list[dict[str, object]], err: str) -> None:
+        assert status == 1, f"arc verify exited {status}:\n{report}\n{err}"
+        broken = [c for c in report if not c.get("summary") and not c["intact"]]
+        assert len(broken) == 1, broken
+        first = broken[0]["first_break"]
+        assert isinstance(first, dict)
+        assert (first["table"], first["shard"], first["chain_seq"]) == (
+            "signal_log",
+            shard,
+            chain_seq,
+        )
+        assert f"signal_log shard {shard} chain_seq {chain_seq}" in err
+
+    assert_names_the_row(*await verify_status(data_dir))
+    # Also with the centre stopped (arc verify starts the embedded server itself).
+    assert await centre.terminate() == 0
+    assert_names_the_row(*await verify_status(data_dir))
