@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Reinstall when the dependency list changes.
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up test lint typecheck unit bench clean
+.PHONY: up demo test lint typecheck unit bench bench-receive clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 up: $(STAMP)
 	$(BIN)/arc up
 
+# The same centre with demonstration accounts (README: "Trying it").
+demo: $(STAMP)
+	$(BIN)/arc up --demo
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -34,6 +38,11 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m loadtest.codec_bench
+	$(BIN)/python -m loadtest.receive_suite
+
+# The receive path alone, end to end (about 5 minutes).
+bench-receive: $(STAMP)
+	$(BIN)/python -m loadtest.receive_suite
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

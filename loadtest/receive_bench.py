@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -29,13 +30,16 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from loadtest.simulator import (
+    LedgerEntry,
     SimulatorConfig,
     SimulatorResult,
     add_arguments,
@@ -60,6 +64,19 @@ class Endpoint:
     port: int
     udp_port: int | None = None
     pid: int | None = None
+    # For a receiver that stores what it ACKs: how many ACKed messages it kept.
+    ledger_check: Callable[[list[LedgerEntry]], Awaitable[LedgerCheck]] | None = None
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    """The simulator's ACKed messages against the rows the receiver stored."""
+
+    acked: int
+    stored_once: int
+    missing: int  # ACKed but not stored: a lost alarm
+    duplicated: int  # stored more than once
+    rows: int  # all rows in the log (may exceed acked: a stored message whose ACK was lost)
 
 
 # A target: given the simulator config (panels, accounts, key), start the
@@ -74,6 +91,7 @@ class BenchReport:
     server_pid: int | None
     server_cpu_seconds: float | None
     server_cpu_percent: float | None  # of one core, over the simulator's run
+    ledger: LedgerCheck | None
     simulator_cpu_percent: float  # this process, over the same run
     wall_seconds: float
 
@@ -88,6 +106,7 @@ class BenchReport:
             },
             "simulator_cpu_percent": self.simulator_cpu_percent,
             "wall_seconds": self.wall_seconds,
+            "ledger": None if self.ledger is None else asdict(self.ledger),
         }
 
 
@@ -264,11 +283,40 @@ async def arc_target(config: SimulatorConfig) -> AsyncIterator[Endpoint]:
         )
         try:
             port = await _read_arc_ready(proc)
-            yield Endpoint(config.host, port, port, proc.pid)
+            yield Endpoint(config.host, port, port, proc.pid, partial(_check_arc_log, data))
         finally:
             await _stop(proc, within=STOP_SECONDS * 4)
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+async def _check_arc_log(data: Path, ledger: list[LedgerEntry]) -> LedgerCheck:
+    """Count each ACKed message in ``signal_log`` by (account, sequence, device time)."""
+    from arc import db
+    from arc.runtime import running_embedded_dsn
+
+    dsn = running_embedded_dsn(data / "postgres")
+    if dsn is None:
+        raise RuntimeError("arc up's database is not running")
+    conn = await db.connect(dsn)
+    try:
+        # Everything the log writer has: give it a moment to drain what it has
+        # been sent (rows of messages whose ACK the simulator did not wait for).
+        await asyncio.sleep(1.0)
+        rows = await conn.fetch("SELECT account, sequence, device_time FROM signal_log")
+    finally:
+        await conn.close()
+    stored = collections.Counter((r["account"], r["sequence"], r["device_time"]) for r in rows)
+    counts = [
+        stored[(e.account, e.sequence, datetime.fromisoformat(e.device_time))] for e in ledger
+    ]
+    return LedgerCheck(
+        acked=len(ledger),
+        stored_once=sum(1 for c in counts if c == 1),
+        missing=sum(1 for c in counts if c == 0),
+        duplicated=sum(1 for c in counts if c > 1),
+        rows=len(rows),
+    )
 
 
 async def _read_arc_ready(proc: asyncio.subprocess.Process) -> int:
@@ -312,12 +360,16 @@ async def bench(
         server = None
         if pid is not None and server_before is not None:
             server = cpu_seconds(pid) - server_before
+        ledger = None
+        if endpoint.ledger_check is not None:
+            ledger = await endpoint.ledger_check(result.ledger)
     return BenchReport(
         target=spec,
         result=result,
         server_pid=pid,
         server_cpu_seconds=None if server is None else round(server, 3),
         server_cpu_percent=None if server is None else round(100 * server / wall, 1),
+        ledger=ledger,
         simulator_cpu_percent=round(100 * own / wall, 1),
         wall_seconds=round(wall, 3),
     )

@@ -567,7 +567,7 @@ async def reconcile(
 ) -> Reconciliation:
     """Every ACKed message should be one row; nothing may be stored twice."""
     rows = await conn.fetch(
-        "SELECT account, sequence, device_time, message_id, code, event_class, zone"
+        "SELECT account, sequence, device_time, message_id, encrypted, code, event_class, zone"
         " FROM signal_log WHERE account = ANY($1::text[])",
         accounts,
     )
@@ -585,8 +585,10 @@ async def reconcile(
         if row is None:
             missing.append(key)
             continue
-        if row["message_id"] != entry.message_type:
-            wrong.append(f"{key}: sent {entry.message_type}, stored {row['message_id']}")
+        # message_id is the token as sent: "*SIA-DCS" for an encrypted SIA-DCS.
+        token = ("*" if entry.encrypted else "") + entry.message_type
+        if (row["message_id"], row["encrypted"]) != (token, entry.encrypted):
+            wrong.append(f"{key}: sent {token}, stored {row['message_id']}")
         elif entry.message_type == "NULL" and (row["code"], row["event_class"]) != (None, "test"):
             wrong.append(f"{key}: a link test stored as {row['code']}/{row['event_class']}")
         elif "/BA" in entry.data and (row["code"], row["zone"]) != ("BA", entry.data[-3:]):
