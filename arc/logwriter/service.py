@@ -39,10 +39,19 @@ async def run_logwriter(
     writer = LogWriter(pool=pool, consumer=consumer, targets=chosen)
     consumer.subscribe([t.topic for t in chosen], listener=writer.listener())
     await consumer.start()
-    announce("logwriter: consuming " + ", ".join(t.topic for t in chosen))
+    writing = asyncio.create_task(_write_until(writer, stop))
     try:
-        await _write_until(writer, stop)
+        # Ready means writing: joining the group takes seconds on the embedded
+        # broker, and signals ACKed under ack policy "database" wait for it.
+        assigned = asyncio.create_task(writer.assigned.wait())
+        await asyncio.wait((assigned, writing), timeout=60, return_when="FIRST_COMPLETED")
+        assigned.cancel()
+        if writing.done():
+            writing.result()  # raises what stopped it
+        announce("logwriter: consuming " + ", ".join(t.topic for t in chosen))
+        await writing
     finally:
+        writing.cancel()
         await consumer.stop()
         await pool.close()
         logger.info(

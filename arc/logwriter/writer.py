@@ -57,6 +57,15 @@ WITH saved AS (
 SELECT pg_notify($6, notice) FROM unnest($7::text[]) AS notice
 """
 
+# migrations/0003_signal_batch.sql: states, notices, replay window, then the
+# columns of signal_log in table order, each as an array.
+_APPEND_SIGNALS = "SELECT arc_append_signals({})".format(
+    ", ".join(f"${n}" for n in range(1, 8 + len(chain.SIGNAL_COLUMNS) + 2))
+)
+
+# Rows read off the bus, by topic: each partition's records and their rows.
+_Pending = dict[str, list[tuple[bus.TopicPartition, Sequence[bus.Record], list[dict[str, Any]]]]]
+
 
 @dataclass(frozen=True)
 class Target:
@@ -143,6 +152,8 @@ class LogWriter:
         self._unsure: set[bus.TopicPartition] = set()
         self.rows_written = 0
         self.duplicates_skipped = 0
+        # Set once partitions are assigned and sought: from then on it writes.
+        self.assigned = asyncio.Event()
 
     # -- partition assignment ------------------------------------------------------
 
@@ -203,6 +214,7 @@ class LogWriter:
             head.next_offset = offset
             self._heads[(tp.topic, tp.partition)] = head
             self._consumer.seek(tp, offset)
+        self.assigned.set()
 
     # -- writing ------------------------------------------------------------------
 
@@ -227,67 +239,131 @@ class LogWriter:
             raise
 
     async def _write(self, batches: Mapping[bus.TopicPartition, Sequence[bus.Record]]) -> None:
-        # Few round trips, whatever the number of partitions: one duplicate
-        # check and one COPY per table, one statement for every state and
-        # notice. Round trips, not CPU, bound a batch's time.
-        new_heads: dict[tuple[str, int], Head] = {}
-        pending: dict[str, list[tuple[bus.TopicPartition, Sequence[bus.Record], list[Any]]]] = {}
+        pending: _Pending = {}
         for tp, records in batches.items():
             if records and (tp.topic, tp.partition) in self._heads:  # else: revoked meanwhile
                 rows = [self._targets[tp.topic].to_row(r.value or b"") for r in records]
                 pending.setdefault(tp.topic, []).append((tp, records, rows))
         if not pending:
             return
-        announced: list[str] = []
-        stored: dict[str, list[dict[str, Any]]] = {}
-        skipped = 0
         async with self._pool.acquire() as conn:
-            for topic, parts in pending.items():
+            if not await self._append_signals(conn, pending):
+                await self._write_general(conn, pending)
+
+    def _link(
+        self, pending: _Pending, fresh: Mapping[str, set[int]] | None
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[tuple[str, int], Head], list[str], int]:
+        """Link the rows (all of them, or those ``fresh`` names) into their shards' chains.
+
+        Returns the rows to store by topic, the new heads, the ids to announce
+        durable (duplicates included: their first copy is) and how many were skipped.
+        """
+        stored: dict[str, list[dict[str, Any]]] = {}
+        heads: dict[tuple[str, int], Head] = {}
+        announced: list[str] = []
+        skipped = 0
+        for topic, parts in pending.items():
+            target = self._targets[topic]
+            keep = None if fresh is None else fresh[topic]
+            out = stored.setdefault(topic, [])
+            for tp, records, rows in parts:
+                current = self._heads[(tp.topic, tp.partition)]
+                head = Head(records[-1].offset + 1, current.chain_seq, current.chain_hash)
+                for record, row in zip(records, rows, strict=True):
+                    if target.announce:
+                        announced.append(str(row[target.id_column]))
+                    if keep is not None and id(row) not in keep:
+                        skipped += 1
+                        continue
+                    head.chain_seq += 1
+                    row["shard"] = tp.partition
+                    row["chain_seq"] = head.chain_seq
+                    row["kafka_offset"] = record.offset
+                    row["prev_hash"] = head.chain_hash
+                    row["hash"] = head.chain_hash = chain.link(head.chain_hash, target.hashed, row)
+                    out.append(row)
+                heads[(tp.topic, tp.partition)] = head
+        return stored, heads, announced, skipped
+
+    async def _append_signals(self, conn: db.Connection, pending: _Pending) -> bool:
+        """The usual batch, signals only and none stored yet, in one statement.
+
+        False when it does not apply or a row turned out to be stored already
+        (then nothing was written): the general path handles the batch.
+        """
+        if len(pending) != 1:
+            return False
+        (topic,) = pending
+        target = self._targets[topic]
+        if target.table != "signal_log":
+            return False
+        rows = [row for *_, part_rows in pending[topic] for row in part_rows]
+        keys = [row["dedup_key"] for row in rows if row["dedup_key"] is not None]
+        if len({row["signal_id"] for row in rows}) < len(rows) or len(set(keys)) < len(keys):
+            return False  # repeated within the batch: the general path keeps one
+        # A new day's partition first, in its own (committed) statement.
+        self._days |= await self._ensure_days(conn, target.table, rows)
+        stored, heads, announced, _ = self._link(pending, None)
+        states = sorted(heads.items())
+        columns = [
+            [chain.json_text(row["xdata"]) for row in rows]
+            if name == "xdata"
+            else [row[name] for row in rows]
+            for name in target.columns
+        ]
+        appended = await conn.fetchval(
+            _APPEND_SIGNALS,
+            [t for (t, _), _ in states],
+            [shard for (_, shard), _ in states],
+            [head.next_offset for _, head in states],
+            [head.chain_seq for _, head in states],
+            [head.chain_hash for _, head in states],
+            _notices(announced),
+            min(row["received_at"] for row in rows) - REPLAY_WINDOW,
+            *columns,
+        )
+        if not appended:
+            return False
+        self._heads.update(heads)
+        self.rows_written += len(stored[topic])
+        return True
+
+    async def _write_general(self, conn: db.Connection, pending: _Pending) -> None:
+        """Any batch: skip what is stored already, then one transaction for all tables.
+
+        Few round trips, whatever the number of partitions: one duplicate check
+        and one COPY per table, one statement for every state and notice.
+        """
+        fresh = {
+            topic: await self._fresh(
+                conn, self._targets[topic], [row for *_, rows in parts for row in rows]
+            )
+            for topic, parts in pending.items()
+        }
+        stored, new_heads, announced, skipped = self._link(pending, fresh)
+        new_days: set[tuple[str, date]] = set()
+        async with conn.transaction():
+            for topic, rows in stored.items():
+                if not rows:
+                    continue
                 target = self._targets[topic]
-                fresh = await self._fresh(conn, target, [row for *_, rows in parts for row in rows])
-                for tp, records, rows in parts:
-                    current = self._heads[(tp.topic, tp.partition)]
-                    head = Head(records[-1].offset + 1, current.chain_seq, current.chain_hash)
-                    for record, row in zip(records, rows, strict=True):
-                        if target.announce:
-                            announced.append(str(row[target.id_column]))
-                        if id(row) not in fresh:
-                            skipped += 1
-                            continue
-                        head.chain_seq += 1
-                        row["shard"] = tp.partition
-                        row["chain_seq"] = head.chain_seq
-                        row["kafka_offset"] = record.offset
-                        row["prev_hash"] = head.chain_hash
-                        row["hash"] = head.chain_hash = chain.link(
-                            head.chain_hash, target.hashed, row
-                        )
-                        stored.setdefault(topic, []).append(row)
-                    new_heads[(tp.topic, tp.partition)] = head
-            new_days: set[tuple[str, date]] = set()
-            async with conn.transaction():
-                for topic, rows in stored.items():
-                    target = self._targets[topic]
-                    new_days |= await self._ensure_days(conn, target.table, rows)
-                    await conn.copy_records_to_table(
-                        target.table,
-                        records=[_copy_values(target.columns, row) for row in rows],
-                        columns=list(target.columns),
-                    )
-                heads = sorted(new_heads.items())
-                await conn.execute(
-                    _SAVE_STATES_AND_NOTIFY,
-                    [topic for (topic, _), _ in heads],
-                    [shard for (_, shard), _ in heads],
-                    [head.next_offset for _, head in heads],
-                    [head.chain_seq for _, head in heads],
-                    [head.chain_hash for _, head in heads],
-                    DURABLE_CHANNEL,
-                    [
-                        " ".join(announced[i : i + _NOTIFY_IDS])
-                        for i in range(0, len(announced), _NOTIFY_IDS)
-                    ],
+                new_days |= await self._ensure_days(conn, target.table, rows)
+                await conn.copy_records_to_table(
+                    target.table,
+                    records=[_copy_values(target.columns, row) for row in rows],
+                    columns=list(target.columns),
                 )
+            heads = sorted(new_heads.items())
+            await conn.execute(
+                _SAVE_STATES_AND_NOTIFY,
+                [topic for (topic, _), _ in heads],
+                [shard for (_, shard), _ in heads],
+                [head.next_offset for _, head in heads],
+                [head.chain_seq for _, head in heads],
+                [head.chain_hash for _, head in heads],
+                DURABLE_CHANNEL,
+                _notices(announced),
+            )
         # Only now: a rolled-back transaction took its heads and partitions with it.
         self._heads.update(new_heads)
         self._days |= new_days
@@ -331,6 +407,11 @@ class LogWriter:
         for _, day in sorted(days):
             await conn.execute("SELECT arc_ensure_day_partition($1::regclass, $2)", table, day)
         return days
+
+
+def _notices(ids: Sequence[str]) -> list[str]:
+    """NOTIFY payloads announcing ``ids``, each within PostgreSQL's 8,000-byte limit."""
+    return [" ".join(ids[i : i + _NOTIFY_IDS]) for i in range(0, len(ids), _NOTIFY_IDS)]
 
 
 def _copy_values(columns: Sequence[str], row: Mapping[str, Any]) -> tuple[Any, ...]:

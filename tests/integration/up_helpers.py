@@ -185,17 +185,28 @@ def descendants(root: int) -> list[Proc]:
     return sorted(found)
 
 
-def processes_naming(text: str) -> list[Proc]:
-    """Live processes whose command line contains ``text`` (a data directory, a port)."""
+def processes_naming(text: str, *, environ: bytes | None = None) -> list[Proc]:
+    """Live processes whose command line contains ``text``, or whose environment ``environ``."""
     me = os.getpid()
     found = []
     for pid in _all_pids():
         if pid == me:
             continue
         proc = identify(pid)
-        if proc is not None and running(proc) and any(text in arg for arg in proc.argv):
+        if proc is None or not running(proc):
+            continue
+        if any(text in arg for arg in proc.argv) or (
+            environ is not None and environ in _environ(pid)
+        ):
             found.append(proc)
     return sorted(found)
+
+
+def _environ(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return []
 
 
 def kill(procs: Iterable[Proc], sig: signal.Signals = signal.SIGKILL) -> None:
@@ -239,8 +250,11 @@ def wait_not_running(procs: Iterable[Proc], *, within: float) -> list[Proc]:
 
 
 def leftovers(data_dir: Path) -> list[Proc]:
-    """Processes that belong to ``data_dir``'s centre: PostgreSQL (-D), arc up, the broker."""
-    found = set(processes_naming(str(data_dir)))
+    """Processes of ``data_dir``'s centre: arc up and PostgreSQL (by their arguments), the
+    services (ARC_DATA_DIR in their environment, even re-parented), the broker (broker.pid)."""
+    resolved = data_dir.resolve()  # PostgreSQL's -D and the services' ARC_DATA_DIR are resolved
+    found = set(processes_naming(str(data_dir), environ=b"ARC_DATA_DIR=%s" % bytes(resolved)))
+    found.update(processes_naming(str(resolved)))
     broker = broker_proc(data_dir)
     if broker is not None and running(broker):
         found.add(broker)
@@ -281,7 +295,7 @@ class ArcUp:
         self.args = args
         self.env = dict(env) if env is not None else arc_env()
         self.lines: list[str] = []
-        self.log_path = data_dir.parent / f"{data_dir.name}.arc-up.log"
+        self.log_path = data_dir.parent / f"{data_dir.name}.arc-up-{uuid.uuid4().hex[:6]}.log"
         self.process: asyncio.subprocess.Process | None = None
         self.proc: Proc | None = None  # the arc up process, for /proc checks
         self._log: IO[bytes] | None = None
@@ -573,10 +587,10 @@ async def reconcile(
     )
     counts: Counter[Key] = Counter()
     by_key: dict[Key, asyncpg.Record] = {}
-    for row in rows:
-        key = (row["account"], row["sequence"], row["device_time"].astimezone(UTC))
+    for record in rows:
+        key = (record["account"], record["sequence"], record["device_time"].astimezone(UTC))
         counts[key] += 1
-        by_key[key] = row
+        by_key[key] = record
     missing: list[Key] = []
     wrong: list[str] = []
     for entry in ledger:
