@@ -174,6 +174,8 @@ class Consumer(Protocol):
         listener: ConsumerRebalanceListener | None = None,
     ) -> None: ...
     def assign(self, partitions: Sequence[TopicPartition]) -> None: ...
+    async def topics(self) -> set[str]: ...
+    def partitions_for_topic(self, topic: str) -> set[int] | None: ...
     def assignment(self) -> set[TopicPartition]: ...
     async def getone(self, *partitions: TopicPartition) -> Record: ...
     async def getmany(
@@ -230,7 +232,7 @@ def make_producer(
 def make_consumer(
     bootstrap: str,
     *topics: str,
-    group_id: str,
+    group_id: str | None,
     client_id: str = "arc",
     session_timeout_ms: int = 10_000,
     heartbeat_interval_ms: int = 3_000,
@@ -239,6 +241,8 @@ def make_consumer(
     fetch_max_wait_ms: int = 2,
 ) -> Consumer:
     """Return an unstarted group consumer that never auto-commits; call in the loop.
+
+    ``group_id=None``: no group at all, partitions are ``assign()``-ed by hand.
 
     Subscribe later (``subscribe(listener=...)``) to seek on assignment; with
     ``topics`` it subscribes at once. On the embedded broker the first join of a

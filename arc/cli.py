@@ -94,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
         service = commands.add_parser(name, help=text, description=text + ".")
         # Set by arc up for its children: stop when it dies, even by SIGKILL.
         service.add_argument("--stop-with-parent", type=int, help=argparse.SUPPRESS)
+        if name == "logwriter":
+            service.add_argument(
+                "--all-partitions",
+                action="store_true",
+                help="write every partition, without a consumer group (a centre with one "
+                "log writer; copies side by side must not use it)",
+            )
     accounts_cli.add_commands(commands)
     integrity_cli.add_commands(commands)
     return parser
@@ -143,7 +150,7 @@ async def _run_service(
     else:
         from arc.logwriter.service import run_logwriter
 
-        await run_logwriter(settings, stop, announce=announce)
+        await run_logwriter(settings, stop, announce=announce, all_partitions=args.all_partitions)
     return 0
 
 

@@ -20,9 +20,11 @@ Every endpoint is printed once, one line each, in a stable form for scripts::
 
     database: postgresql://postgres:***@127.0.0.1:PORT/arc
     broker: 127.0.0.1:PORT
-    logwriter: consuming arc.signals, arc.quarantine
     dc09: tcp://127.0.0.1:PORT udp://127.0.0.1:PORT
-    arc: ready
+    logwriter: consuming arc.signals, arc.quarantine
+    arc: ready (Ctrl-C stops)
+
+(``demo: ...`` too with ``--demo``; the order of the service lines may vary.)
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Child:
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
     failures: int = 0
+    restart_at: float | None = None  # when a dead child is due to start again
     relay: asyncio.Task[None] | None = field(default=None, repr=False)
     # Set by the child's first line on stdout: it prints it once it serves.
     ready: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -137,7 +140,6 @@ class Centre:
         self.broker: EmbeddedBroker | None = None
         self.children: list[Child] = []
         self._broker_port = 0
-        self._postgres_port = 0
 
     async def start(self, *, demo: bool) -> None:
         """Bring the servers up, migrate, then start the services."""
@@ -172,6 +174,8 @@ class Centre:
         ]
         for name in names:
             argv = [sys.executable, "-m", "arc.cli", name.split("-")[0], *parent]
+            if name == "logwriter":
+                argv.append("--all-partitions")  # the only one: no group to join
             self.children.append(Child(name, argv, env))
         for child in self.children:
             await child.start(self.announce)
@@ -204,9 +208,9 @@ class Centre:
             self.announce("database: (ARC_DATABASE_URL)")
             return admin, app
         directory = runtime.postgres_directory(settings)
-        self.postgres = EmbeddedPostgres(directory, port=self._postgres_port)
+        self.postgres = EmbeddedPostgres(directory)
         await asyncio.to_thread(self.postgres.start)
-        self._postgres_port = self.postgres.port
+        self.postgres.pin_port()  # a restart must not move it: the services' DSN names it
         admin = self.postgres.dsn()
         await runtime.migrate(admin)
         app = await runtime.enable_app_login(admin, directory)
@@ -235,39 +239,70 @@ class Centre:
                 await asyncio.wait_for(stop.wait(), 0.25)
             if stop.is_set():
                 return
-            if self.postgres is not None and not self.postgres.running:
-                logger.error("the embedded PostgreSQL died: starting it again")
-                await asyncio.to_thread(self.postgres.stop)
-                await asyncio.to_thread(self.postgres.start)
-            if self.broker is not None and not self.broker.running:
-                logger.error("the embedded broker died (its topics are gone): starting it again")
-                await asyncio.to_thread(self.broker.stop)
-                self.broker = EmbeddedBroker(
-                    port=self._broker_port,
-                    log_path=self.settings.data_dir / "broker.log",
-                    pid_file=self.settings.data_dir / "broker.pid",
-                )
-                await asyncio.to_thread(self.broker.start)
-                await bus.ensure_topics(self.broker.bootstrap)
+            try:
+                if self.postgres is not None and not self.postgres.running:
+                    logger.error("the embedded PostgreSQL died: starting it again on its port")
+                    await asyncio.to_thread(self.postgres.stop)
+                    await asyncio.to_thread(self.postgres.start)  # its port was fixed at start
+                if self.broker is not None and not self.broker.running:
+                    await self._restart_broker()
+            except Exception:  # the next round tries again; the centre stays up
+                logger.exception("could not start a server again")
+                continue
             for child in self.children:
                 await self._revive(child)
 
+    async def _restart_broker(self) -> None:
+        """A new, empty broker on the same port, its log read from offset 0.
+
+        The log writer tells a lost log by its stored offsets lying beyond the
+        new log's end, which holds only while the new log is still empty when
+        it resumes: so the receivers stop first and start again only once the
+        log writer is back. Nothing they had not ACKed is lost (panels resend);
+        nothing they had ACKed under ack policy ``database`` was only in the broker.
+        """
+        logger.error("the embedded broker died (its log is gone): starting it again")
+        receivers = [c for c in self.children if c.name.startswith("receiver")]
+        writers = [c for c in self.children if c not in receivers]
+        for child in (*receivers, *writers):
+            await child.stop(within=self.settings.ack_timeout + 5)
+        assert self.broker is not None  # noqa: S101 - only called for the embedded broker
+        await asyncio.to_thread(self.broker.stop)
+        self.broker = EmbeddedBroker(
+            port=self._broker_port,
+            log_path=self.settings.data_dir / "broker.log",
+            pid_file=self.settings.data_dir / "broker.pid",
+        )
+        await asyncio.to_thread(self.broker.start)
+        await bus.ensure_topics(self.broker.bootstrap)
+        for group in (writers, receivers):
+            for child in group:
+                child.failures = 0
+                await child.start(self.announce)
+            for child in group:
+                await self._until_ready(child)
+
     async def _revive(self, child: Child) -> None:
+        """Start a dead child again once its pause (longer each quick death) is over."""
         process = child.process
         if process is None or process.returncode is None:
             return
-        lived = time.monotonic() - child.started_at
-        child.failures = 0 if lived > _HEALTHY_AFTER else child.failures + 1
-        pause = _RESTART_PAUSES[min(child.failures, len(_RESTART_PAUSES) - 1)]
-        logger.error(
-            "%s exited with status %s after %.0fs: starting it again in %.1fs",
-            child.name,
-            process.returncode,
-            lived,
-            pause,
-        )
-        await asyncio.sleep(pause)
-        await child.start(self.announce)
+        now = time.monotonic()
+        if child.restart_at is None:
+            lived = now - child.started_at
+            child.failures = 0 if lived > _HEALTHY_AFTER else child.failures + 1
+            pause = _RESTART_PAUSES[min(child.failures, len(_RESTART_PAUSES) - 1)]
+            child.restart_at = now + pause
+            logger.error(
+                "%s exited with status %s after %.0fs: starting it again in %.1fs",
+                child.name,
+                process.returncode,
+                lived,
+                pause,
+            )
+        if now >= child.restart_at:
+            child.restart_at = None
+            await child.start(self.announce)
 
     async def stop(self) -> None:
         """Stop in order: receiver, log writer, broker, database."""

@@ -152,6 +152,10 @@ class EmbeddedPostgres(ManagedServer):
         """Whether the server process is alive."""
         return self._process is not None and self._process.poll() is None
 
+    def pin_port(self) -> None:
+        """Start again on the port it listens on now (clients keep their DSN)."""
+        self._requested_port = self.port
+
     def dsn(self, database: str | None = None) -> SecretStr:
         """Return the superuser DSN for ``database`` (default: ours); it holds the password."""
         if self._password is None:

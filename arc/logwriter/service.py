@@ -21,8 +21,16 @@ async def run_logwriter(
     *,
     announce: Callable[[str], None] = print,
     topic_prefix: str = "",
+    all_partitions: bool = False,
 ) -> None:
-    """Write ``arc.signals`` and ``arc.quarantine`` to PostgreSQL until ``stop`` is set."""
+    """Write ``arc.signals`` and ``arc.quarantine`` to PostgreSQL until ``stop`` is set.
+
+    Copies share the partitions through a consumer group. ``all_partitions``
+    takes every partition without a group, for a centre with one log writer
+    (``arc up``): a restarted writer is writing at once instead of waiting
+    for the group to forget its dead predecessor (about 20 s on the embedded
+    broker).
+    """
     if settings.database_url is None or settings.kafka_bootstrap is None:
         raise SystemExit(
             "arc logwriter needs ARC_DATABASE_URL and ARC_KAFKA_BOOTSTRAP (arc up sets both)"
@@ -34,11 +42,24 @@ async def run_logwriter(
     )
     pool = await db.create_pool(settings.database_url, max_size=2, application_name="arc-logwriter")
     consumer = bus.make_consumer(
-        settings.kafka_bootstrap, group_id=topic_prefix + GROUP, client_id="arc-logwriter"
+        settings.kafka_bootstrap,
+        group_id=None if all_partitions else topic_prefix + GROUP,
+        client_id="arc-logwriter",
     )
     writer = LogWriter(pool=pool, consumer=consumer, targets=chosen)
-    consumer.subscribe([t.topic for t in chosen], listener=writer.listener())
-    await consumer.start()
+    if all_partitions:
+        await consumer.start()
+        await consumer.topics()  # loads the partitions of every topic
+        partitions = [
+            bus.TopicPartition(t.topic, n)
+            for t in chosen
+            for n in sorted(consumer.partitions_for_topic(t.topic) or ())
+        ]
+        consumer.assign(partitions)
+        await writer.resume(partitions)
+    else:
+        consumer.subscribe([t.topic for t in chosen], listener=writer.listener())
+        await consumer.start()
     writing = asyncio.create_task(_write_until(writer, stop))
     try:
         # Ready means writing: joining the group takes seconds on the embedded

@@ -48,6 +48,7 @@ from tests.integration.up_helpers import (
     Proc,
     broker_proc,
     check_ack,
+    identify,
     import_accounts,
     kill,
     leftovers,
@@ -162,9 +163,9 @@ async def test_demo_serves_tcp_and_udp_stops_cleanly_and_keeps_its_log(
     assert LINES["ready"].fullmatch(endpoints.lines[-1])
     assert endpoints.tcp_port == endpoints.udp_port  # one DC-09 port, TCP and UDP
     assert kafka_answers(HOST, endpoints.broker_port, timeout=2.0)
-    dsn = await superuser(data_dir)
-    await dsn.close()
-    # The lines name real servers: the printed database port is the running one.
+    # The lines name real servers: the superuser DSN of the running centre works,
+    # and its port is the one printed.
+    await (await superuser(data_dir)).close()
     postmaster = (data_dir / "postgres" / "data" / "postmaster.pid").read_text().splitlines()
     assert int(postmaster[3]) == endpoints.database_port
 
@@ -194,6 +195,7 @@ async def test_demo_serves_tcp_and_udp_stops_cleanly_and_keeps_its_log(
     assert status == 0, f"arc up exited {status} on SIGTERM:\n{centre.stderr_tail()}"
     assert_all_gone(tree, data_dir, within=5.0)
     assert port_is_free(endpoints.tcp_port)
+    assert "Traceback" not in centre.stderr(), centre.stderr_tail()
     print(f"arc up ready in {startup:.1f}s, stopped in {stopped_in:.1f}s")
 
     # Again on the same data directory: the first run's rows are there, the chains intact.
@@ -215,9 +217,12 @@ async def test_demo_serves_tcp_and_udp_stops_cleanly_and_keeps_its_log(
     assert accounts == 4  # the demo is seeded once, not twice
     summary = await assert_verifies(data_dir)
     assert isinstance(summary["rows"], int) and summary["rows"] >= 2
+    # This time Ctrl-C at a terminal: SIGINT to arc up and its services at once.
     tree = again.tree()
-    assert await again.terminate(within=STOP_WITHIN) == 0
+    status = await again.interrupt(within=STOP_WITHIN)
+    assert status == 0, f"arc up exited {status} on Ctrl-C:\n{again.stderr_tail()}"
     assert_all_gone(tree, data_dir, within=5.0)
+    assert "Traceback" not in again.stderr(), again.stderr_tail()
 
 
 # -- 2. faults under load: every ACKed message stored exactly once --------------------
@@ -323,8 +328,10 @@ async def assert_exactly_once(data_dir: Path, result: SimulatorResult, fault_at:
     summary = {k: v for k, v in result.summary().items() if k != "config"}
     print(f"simulator: {summary}; first sent after the fault and ACKed: {len(after)}")
     assert len({(e.account, e.sequence, e.device_time) for e in ledger}) == len(ledger)
-    # The fault was felt (answers were late or lost) and the centre recovered from it.
-    assert result.timeouts + result.disconnects > 0, summary
+    # The fault was felt (answers were lost, or held back for over a second:
+    # a restarted log writer may be back within the ACK timeout) and the
+    # centre recovered from it.
+    assert result.timeouts + result.disconnects > 0 or result.max_ms > 1000, summary
     assert len(after) >= 200, "hardly anything was ACKed after the fault: no recovery"
     conn = await superuser(data_dir)
     try:
@@ -374,9 +381,12 @@ async def test_log_writer_killed_mid_load(centres: Centres) -> None:
     await assert_exactly_once(data_dir, result, at)
     log = centre.stderr()
     assert "logwriter exited with status -9" in log
-    # The receiver produced each unACKed message again at every retransmission
-    # during the outage: the new writer stored one copy and skipped the rest.
-    assert skipped_duplicates(log) > 0, "no retransmission reached the log writer"
+    # Panels that retransmitted during the outage had each copy produced again:
+    # the new writer stored one and skipped the rest. (The writer, assigned its
+    # partitions directly, is usually back within the ACK timeout: then there is
+    # nothing to skip.)
+    if result.retransmissions:
+        assert skipped_duplicates(log) > 0, "no retransmission reached the log writer"
     assert await centre.terminate() == 0
 
 
@@ -405,6 +415,32 @@ async def test_broker_killed_mid_load(centres: Centres) -> None:
     assert "the broker lost its log" in log, centre.stderr_tail()
     await assert_exactly_once(data_dir, result, at)
     print(f"duplicates skipped: {skipped_duplicates(centre.stderr())}")
+    assert await centre.terminate() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.fault
+@pytest.mark.timeout(170)
+@pytest.mark.asyncio
+async def test_postgres_killed_mid_load(centres: Centres) -> None:
+    data_dir = await provisioned(centres)
+    centre, endpoints = await centres.up(data_dir)
+    pid_file = data_dir / "postgres" / "data" / "postmaster.pid"
+    lines = pid_file.read_text().splitlines()
+    before, port = int(lines[0]), int(lines[3])
+    postmaster = identify(before)
+    assert postmaster is not None and running(postmaster)
+
+    async def kill_postgres() -> None:
+        kill([postmaster])
+
+    config = load(endpoints.tcp_port)
+    result, at = await under_load(data_dir, config, kill_postgres)
+    # Started again on the same port: the services' DSN still reaches it.
+    lines = pid_file.read_text().splitlines()
+    assert int(lines[0]) != before and int(lines[3]) == port
+    assert "the embedded PostgreSQL died" in centre.stderr()
+    await assert_exactly_once(data_dir, result, at)
     assert await centre.terminate() == 0
 
 

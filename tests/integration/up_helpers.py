@@ -313,6 +313,10 @@ class ArcUp:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=self._log,
+            # A process group of its own, as a shell gives a foreground job:
+            # ``interrupt`` is then a terminal's Ctrl-C (arc up and its services
+            # get SIGINT; PostgreSQL and the broker have groups of their own).
+            process_group=0,
         )
         self.proc = identify(self.process.pid)
         self._reader = asyncio.create_task(self._read(self.process))
@@ -417,6 +421,16 @@ class ArcUp:
         assert self.process is not None
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
+        status = await self._wait_exit(within)
+        if status is not None:
+            await self._finish_reading()
+        return status
+
+    async def interrupt(self, *, within: float = STOP_WITHIN) -> int | None:
+        """Ctrl-C at the terminal: SIGINT to the process group; the exit status, as terminate."""
+        assert self.process is not None
+        if self.process.returncode is None:
+            os.killpg(self.process.pid, signal.SIGINT)
         status = await self._wait_exit(within)
         if status is not None:
             await self._finish_reading()
