@@ -25,8 +25,11 @@ from arc.config import AckPolicy, Settings
 from arc.ingest.service import run_receiver
 from arc.logwriter.service import run_logwriter
 from arc.runtime import with_credentials
-from protocols.dc09 import build_frame, format_timestamp, parse_frame
-from protocols.dc09_crypto import Dc09Key, decrypt, encrypt
+from protocols.dc09 import parse_frame
+from protocols.dc09_crypto import Dc09Key, decrypt
+from tests.integration.up_helpers import plain_frame, sealed_frame
+from tests.integration.up_helpers import tcp_exchange as exchange_tcp
+from tests.integration.up_helpers import udp_exchange as exchange_udp
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -107,52 +110,20 @@ async def centre(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Centr
         yield running
 
 
-def frame(body: str) -> bytes:
-    return build_frame(body.encode())
-
-
-def plain(seq: int, account: str, data: str, now: datetime | None = None) -> bytes:
-    stamp = format_timestamp(now or datetime.now(UTC)).decode()
-    return frame(f'"SIA-DCS"{seq:04d}L0#{account}[#{account}|{data}]{stamp}')
+def plain(seq: int, account: str, data: str) -> bytes:
+    return plain_frame(seq, account, data, datetime.now(UTC))
 
 
 def sealed(seq: int, account: str, data: str, key: Dc09Key) -> bytes:
-    stamp = format_timestamp(datetime.now(UTC))
-    content = encrypt(f"#{account}|{data}]".encode() + stamp, key, lambda n: b"\x07" * n)
-    return build_frame(f'"*SIA-DCS"{seq:04d}L0#{account}['.encode() + content)
+    return sealed_frame(seq, account, data, key, datetime.now(UTC))
 
 
-async def tcp_exchange(centre: Centre, payload: bytes, *, within: float = 15) -> bytes:
-    reader, writer = await asyncio.open_connection(centre.host, centre.port)
-    try:
-        writer.write(payload)
-        await writer.drain()
-        async with asyncio.timeout(within):
-            return await reader.readuntil(b"\r")
-    finally:
-        writer.close()
-        await writer.wait_closed()
+async def tcp_exchange(centre: Centre, payload: bytes) -> bytes:
+    return await exchange_tcp(centre.port, payload)
 
 
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        self.replies.put_nowait(data)
-
-
-async def udp_exchange(centre: Centre, payload: bytes, *, within: float = 15) -> bytes:
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_datagram_endpoint(
-        _Udp, remote_addr=(centre.host, centre.port)
-    )
-    try:
-        transport.sendto(payload)
-        async with asyncio.timeout(within):
-            return await protocol.replies.get()
-    finally:
-        transport.close()
+async def udp_exchange(centre: Centre, payload: bytes) -> bytes:
+    return await exchange_udp(centre.port, payload)
 
 
 SIGNALS_OF = "SELECT * FROM signal_log WHERE account = $1 ORDER BY received_at, chain_seq"
