@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import orjson
 import uvloop
@@ -15,10 +15,9 @@ from arc.accounts import cli as accounts_cli
 from arc.config import Settings
 from arc.decode import InputProtocol, ReplayOptions, decode
 from arc.integrity import cli as integrity_cli
+from arc.model import BEIJING
 from protocols.dc09_crypto import Dc09Key
 from protocols.errors import ProtocolError
-
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -107,6 +107,13 @@ class Settings(BaseSettings):
         return self.database_url is None
 
     @property
+    def admin_database_url(self) -> SecretStr | None:
+        """The schema owner's DSN of a configured database (None: embedded)."""
+        if self.database_url is None:
+            return None
+        return self.database_admin_url or self.database_url
+
+    @property
     def embedded_broker(self) -> bool:
         """Whether ARC runs its own broker (no ``kafka_bootstrap`` given)."""
         return self.kafka_bootstrap is None

@@ -48,6 +48,10 @@ Connection: TypeAlias = (
 )
 
 
+# The log writer announces committed signal ids here (NOTIFY, delivered at
+# commit); receivers waiting to ACK listen. migrations/0003 names it too.
+DURABLE_CHANNEL = "arc_durable"
+
 # What a lost or refusing database raises: a service waits and tries again.
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,

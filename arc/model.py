@@ -22,7 +22,7 @@ import base64
 import hashlib
 import os
 import uuid
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypedDict
 
 import orjson
@@ -73,6 +73,15 @@ class QuarantineMessage(TypedDict):
     response: str | None
     reason: str
     raw: str  # base64
+
+
+# The centre's clock for people: days, reports and partitions are Beijing's (no DST).
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+def beijing_day(moment: datetime) -> date:
+    """The Beijing calendar day of ``moment``: the logs are partitioned by it."""
+    return moment.astimezone(BEIJING).date()
 
 
 def new_id() -> str:

@@ -66,9 +66,8 @@ def running_embedded_dsn(directory: Path) -> SecretStr | None:
 @asynccontextmanager
 async def admin_database(settings: Settings) -> AsyncIterator[SecretStr]:
     """Yield the owner's DSN of the centre's database, migrated, for one command."""
-    if not settings.embedded_database:
-        dsn = settings.database_admin_url or settings.database_url
-        assert dsn is not None  # embedded_database is False  # noqa: S101
+    dsn = settings.admin_database_url
+    if dsn is not None:
         await migrate(dsn)
         yield dsn
         return

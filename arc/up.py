@@ -201,7 +201,7 @@ class Centre:
     async def _database(self) -> tuple[SecretStr, SecretStr]:
         settings = self.settings
         if not settings.embedded_database:
-            admin = settings.database_admin_url or settings.database_url
+            admin = settings.admin_database_url
             app = settings.database_url
             assert admin is not None and app is not None  # noqa: S101 - not embedded
             await runtime.migrate(admin)

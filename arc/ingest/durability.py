@@ -31,11 +31,11 @@ from pydantic import SecretStr
 
 from arc import bus, db
 from arc.config import AckPolicy
+from arc.db import DURABLE_CHANNEL
 from arc.model import QuarantineMessage, SignalMessage, encode
 
 logger = logging.getLogger(__name__)
 
-DURABLE_CHANNEL = "arc_durable"
 _RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0)
 
 

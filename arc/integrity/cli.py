@@ -15,6 +15,7 @@ from arc import db
 from arc.config import Settings
 from arc.integrity import digest as digests
 from arc.integrity.verify import verify
+from arc.model import BEIJING
 from arc.runtime import admin_database
 
 COMMANDS = ("verify", "digest")
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         if args.public_key:
             sys.stdout.buffer.write(digests.public_key_pem(settings))
             return 0
-        day = args.day or (datetime.now(digests.BEIJING).date() - timedelta(days=1))
+        day = args.day or (datetime.now(BEIJING).date() - timedelta(days=1))
         return asyncio.run(_digest(settings, day))
     except digests.DigestError as error:
         print(f"arc {args.command}: {error}", file=sys.stderr)

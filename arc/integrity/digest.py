@@ -23,7 +23,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from arc import chain
 from arc.config import Settings
 from arc.db import Connection
+from arc.model import BEIJING
 
 logger = logging.getLogger(__name__)
 
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+
 KEY_FILE = Path("keys") / "digest-ed25519.pem"
 # The chained tables and the column that places a row in a day.
 DAY_COLUMNS: Mapping[str, str] = {

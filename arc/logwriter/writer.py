@@ -27,16 +27,15 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from typing import Any
 
 from arc import bus, chain, db
-from arc.model import quarantine_row, signal_row
+from arc.db import DURABLE_CHANNEL
+from arc.model import beijing_day, quarantine_row, signal_row
 
 logger = logging.getLogger(__name__)
 
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
-DURABLE_CHANNEL = "arc_durable"
 # Retransmissions come within the panel's ACK timeout and retry count (well
 # under a minute); ten minutes of the log is searched for them.
 REPLAY_WINDOW = timedelta(minutes=10)
@@ -132,11 +131,6 @@ class Head:
     next_offset: int
     chain_seq: int
     chain_hash: bytes
-
-
-def beijing_day(moment: datetime) -> date:
-    """The Beijing calendar day of ``moment``: tables are partitioned by it."""
-    return moment.astimezone(BEIJING).date()
 
 
 class LogWriter:
