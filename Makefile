@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Reinstall when the dependency list changes.
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up demo test lint typecheck unit bench bench-receive clean
+.PHONY: up demo test lint typecheck unit bench bench-receive bench-dispatch clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -38,11 +38,16 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m loadtest.codec_bench
+	$(BIN)/python -m loadtest.dispatch_bench
 	$(BIN)/python -m loadtest.receive_suite
 
 # The receive path alone, end to end (about 5 minutes).
 bench-receive: $(STAMP)
 	$(BIN)/python -m loadtest.receive_suite
+
+# The dispatcher alone: classified signals/s and signal→incident latency (about 2 minutes).
+bench-dispatch: $(STAMP)
+	$(BIN)/python -m loadtest.dispatch_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -16,6 +16,7 @@ read the log: the caller passes no secrets (no keys, passwords, tokens; say
 
 from __future__ import annotations
 
+import getpass
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -78,3 +79,11 @@ async def record(
             digest,
         )
     return audit_id
+
+
+def cli_actor() -> str:
+    """Who runs an administrative command, as the audit log names them: ``cli:LOGIN``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name (a container without a passwd entry)
+        return "cli"

@@ -40,6 +40,7 @@ from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "COMMANDS",
     "INCIDENTS",
     "QUARANTINE",
     "SIGNALS",
@@ -63,11 +64,14 @@ __all__ = [
 SIGNALS = "arc.signals"  # every received signal, keyed by account (per-account order)
 QUARANTINE = "arc.quarantine"  # input that failed CRC, decryption, parsing or lookup
 INCIDENTS = "arc.incidents"  # incident changes for the console
+# Operators' and guards' requests to change incidents, keyed by account like the
+# signals and with as many partitions, so that one dispatcher owns both of an account.
+COMMANDS = "arc.commands"
 
 # Partitions when ARC creates the topics. The log writer keeps one hash chain per
 # partition of arc.signals, and consumers scale out by partitions; an existing
 # topic is never changed (a production cluster's topics are sized by its operator).
-TOPIC_PARTITIONS: Mapping[str, int] = {SIGNALS: 4, QUARANTINE: 1, INCIDENTS: 4}
+TOPIC_PARTITIONS: Mapping[str, int] = {SIGNALS: 4, QUARANTINE: 1, INCIDENTS: 4, COMMANDS: 4}
 
 _TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 
@@ -186,6 +190,7 @@ class Consumer(Protocol):
     def seek(self, partition: TopicPartition, offset: int) -> None: ...
     async def seek_to_beginning(self, *partitions: TopicPartition) -> bool: ...
     async def position(self, partition: TopicPartition) -> int: ...
+    def highwater(self, partition: TopicPartition) -> int | None: ...
     async def beginning_offsets(
         self, partitions: Sequence[TopicPartition]
     ) -> dict[TopicPartition, int]: ...

@@ -1,7 +1,7 @@
 r"""The hash chains of the append-only logs: one canonical encoding, one hash.
 
 Theory of operation. Every append-only log (``signal_log``, ``quarantine``,
-``audit_log``) is a hash chain per writer shard::
+``audit_log``, ``incident_log``) is a hash chain per writer shard::
 
     hash(row) = SHA-256(prev_hash || canonical(columns, row))
 
@@ -145,10 +145,27 @@ AUDIT_COLUMNS: tuple[str, ...] = (
 )
 """The hashed columns of ``audit_log``, in table order."""
 
+INCIDENT_COLUMNS: tuple[str, ...] = (
+    "shard",
+    "chain_seq",
+    "entry_id",
+    "incident_id",
+    "at",
+    "account",
+    "kind",
+    "actor",
+    "role",
+    "signal_id",
+    "command_id",
+    "details",
+)
+"""The hashed columns of ``incident_log``, in table order."""
+
 COLUMNS: Mapping[str, tuple[str, ...]] = {
     "signal_log": SIGNAL_COLUMNS,
     "quarantine": QUARANTINE_COLUMNS,
     "audit_log": AUDIT_COLUMNS,
+    "incident_log": INCIDENT_COLUMNS,
 }
 """The hashed columns of each chained table."""
 
@@ -159,6 +176,9 @@ KINDS: Mapping[str, Kind] = {
     "signal_id": Kind.UUID,
     "quarantine_id": Kind.UUID,
     "audit_id": Kind.UUID,
+    "entry_id": Kind.UUID,
+    "incident_id": Kind.UUID,
+    "command_id": Kind.UUID,
     "received_at": Kind.TIMESTAMP,
     "device_time": Kind.TIMESTAMP,
     "at": Kind.TIMESTAMP,
@@ -192,6 +212,8 @@ KINDS: Mapping[str, Kind] = {
             "actor",
             "action",
             "subject",
+            "kind",
+            "role",
         ),
         Kind.TEXT,
     ),

@@ -14,6 +14,8 @@ import uvloop
 from arc.accounts import cli as accounts_cli
 from arc.config import Settings
 from arc.decode import InputProtocol, ReplayOptions, decode
+from arc.dispatch import cli as dispatch_cli
+from arc.guards import cli as guards_cli
 from arc.integrity import cli as integrity_cli
 from arc.model import BEIJING
 from protocols.dc09_crypto import Dc09Key
@@ -39,7 +41,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return accounts_cli.run(args)
     if args.command in integrity_cli.COMMANDS:
         return integrity_cli.run(args)
-    if args.command in ("up", "receiver", "logwriter"):
+    if args.command in guards_cli.COMMANDS:
+        return guards_cli.run(args)
+    if args.command in dispatch_cli.COMMANDS:
+        return dispatch_cli.run(args)
+    if args.command in ("up", "receiver", "logwriter", "dispatcher"):
         return _serve(parser, args)
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse checks
 
@@ -89,18 +95,21 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (
         ("receiver", "run the DC-09 receiver alone (TCP and UDP)"),
         ("logwriter", "run the log writer alone (Kafka to PostgreSQL)"),
+        ("dispatcher", "run the dispatcher alone (signals to incidents)"),
     ):
         service = commands.add_parser(name, help=text, description=text + ".")
         # Set by arc up for its children: stop when it dies, even by SIGKILL.
         service.add_argument("--stop-with-parent", type=int, help=argparse.SUPPRESS)
-        if name == "logwriter":
+        if name in ("logwriter", "dispatcher"):
             service.add_argument(
                 "--all-partitions",
                 action="store_true",
-                help="write every partition, without a consumer group (a centre with one "
-                "log writer; copies side by side must not use it)",
+                help=f"take every partition, without a consumer group (a centre with one "
+                f"{name}; copies side by side must not use it)",
             )
     accounts_cli.add_commands(commands)
+    guards_cli.add_commands(commands)
+    dispatch_cli.add_commands(commands)
     integrity_cli.add_commands(commands)
     return parser
 
@@ -146,6 +155,10 @@ async def _run_service(
         from arc.ingest.service import run_receiver
 
         await run_receiver(settings, stop, announce=announce)
+    elif command == "dispatcher":
+        from arc.dispatch.service import run_dispatcher
+
+        await run_dispatcher(settings, stop, announce=announce, all_partitions=args.all_partitions)
     else:
         from arc.logwriter.service import run_logwriter
 

@@ -34,6 +34,13 @@ Fields (and who uses them):
 - ``timestamp_ahead`` / ``timestamp_behind`` (``ARC_TIMESTAMP_AHEAD``,
   ``ARC_TIMESTAMP_BEHIND``): the default DC-09 timestamp window, seconds
   (+20/-40); accounts may set their own.
+- ``incident_join_window`` (``ARC_INCIDENT_JOIN_WINDOW``): seconds within which a
+  signal of an account's class joins that class's open incident instead of
+  opening another (600).
+- ``confirmation_window`` (``ARC_CONFIRMATION_WINDOW``): seconds within which a
+  burglary in a second zone confirms the first (sequential confirmation, 1,800).
+- ``supervision_grace`` (``ARC_SUPERVISION_GRACE``): seconds past an account's
+  link-test interval before a missed link test opens a communication fault (30).
 """
 
 from __future__ import annotations
@@ -84,6 +91,9 @@ class Settings(BaseSettings):
     ack_timeout: float = Field(default=5.0, gt=0, le=60)
     timestamp_ahead: float = Field(default=20.0, ge=0)
     timestamp_behind: float = Field(default=40.0, ge=0)
+    incident_join_window: float = Field(default=600.0, ge=0, le=86_400)
+    confirmation_window: float = Field(default=1_800.0, ge=0, le=86_400)
+    supervision_grace: float = Field(default=30.0, ge=0, le=86_400)
 
     @field_validator("database_url", "database_admin_url", "kafka_bootstrap", mode="before")
     @classmethod

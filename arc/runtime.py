@@ -20,16 +20,18 @@ import asyncio
 import fcntl
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import TypeAlias
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import asyncpg
 from pydantic import SecretStr
 
 from arc import db
 from arc.config import Settings
 from arc.embedded import EmbeddedPostgres
-from arc.embedded._process import LOOPBACK, open_private
+from arc.embedded._process import LOOPBACK, EmbeddedServiceError, open_private
 from arc.embedded.postgres import SUPERUSER
 
 APP_ROLE = "arc_app"
@@ -84,6 +86,33 @@ async def admin_database(settings: Settings) -> AsyncIterator[SecretStr]:
         yield server.dsn()
     finally:
         await asyncio.to_thread(server.stop)
+
+
+# What admin_connection gives: ``async with`` it for the connection.
+AdminConnection: TypeAlias = "AbstractAsyncContextManager[asyncpg.Connection[asyncpg.Record]]"
+
+
+class DatabaseUnavailable(Exception):
+    """The centre's database could not be opened or migrated (the message has no DSN)."""
+
+
+@asynccontextmanager
+async def admin_connection(
+    settings: Settings, *, application_name: str
+) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
+    """One owner's connection to the centre's database, migrated, for one command."""
+    try:
+        async with admin_database(settings) as dsn:
+            conn = await db.connect(dsn, application_name=application_name)
+            try:
+                yield conn
+            finally:
+                await conn.close()
+    # The DSN is never in these messages: it may carry a password.
+    except (OSError, TimeoutError, asyncpg.PostgresConnectionError, EmbeddedServiceError) as error:
+        raise DatabaseUnavailable(f"cannot open the database: {error}") from None
+    except db.MigrationError as error:
+        raise DatabaseUnavailable(f"the database schema: {error}") from None
 
 
 async def migrate(dsn: SecretStr) -> None:

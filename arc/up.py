@@ -4,7 +4,7 @@ Theory of operation. With neither ``ARC_DATABASE_URL`` nor
 ``ARC_KAFKA_BOOTSTRAP`` set, ``arc up`` starts the embedded PostgreSQL (data
 under ``ARC_DATA_DIR``) and the embedded broker, applies the migrations, lets
 the ``arc_app`` role log in, creates the topics, and runs each service as a
-child process (``arc logwriter``, ``arc receiver``) with the connection
+child process (``arc logwriter``, ``arc dispatcher``, ``arc receiver``) with the connection
 settings in its environment: the services run exactly as they do in
 production, one process each, so they use both cores and one can be killed
 and restarted alone.
@@ -14,7 +14,7 @@ pause if it keeps dying); a broker that dies is started again on the same
 port, its topics recreated (it keeps them in memory only, which is why the
 ack policy here is ``database``); PostgreSQL likewise. Ctrl-C or SIGTERM
 stops everything in order: the receiver first (no new signals), then the
-log writer, then the broker and the database.
+dispatcher and the log writer, then the broker and the database.
 
 Every endpoint is printed once, one line each, in a stable form for scripts::
 
@@ -22,6 +22,7 @@ Every endpoint is printed once, one line each, in a stable form for scripts::
     broker: 127.0.0.1:PORT
     dc09: tcp://127.0.0.1:PORT udp://127.0.0.1:PORT
     logwriter: consuming arc.signals, arc.quarantine
+    dispatcher: consuming arc.signals, arc.commands
     arc: ready (Ctrl-C stops)
 
 (``demo: ...`` too with ``--demo``; the order of the service lines may vary.)
@@ -169,12 +170,12 @@ class Centre:
             ARC_DATA_DIR=str(settings.data_dir.resolve()),
         )
         parent = ["--stop-with-parent", str(os.getpid())]
-        names = ["logwriter"] + [
+        names = ["logwriter", "dispatcher"] + [
             "receiver" if n == 0 else f"receiver-{n + 1}" for n in range(settings.receivers)
         ]
         for name in names:
             argv = [sys.executable, "-m", "arc.cli", name.split("-")[0], *parent]
-            if name == "logwriter":
+            if name in ("logwriter", "dispatcher"):
                 argv.append("--all-partitions")  # the only one: no group to join
             self.children.append(Child(name, argv, env))
         for child in self.children:

@@ -263,6 +263,9 @@ async def arc_target(config: SimulatorConfig) -> AsyncIterator[Endpoint]:
             "account",
             "import",
             str(accounts_csv),
+            # A bench centre has panels, not staff: onboarding it is no real service.
+            "--staffing-override",
+            "load test",
             cwd=ROOT,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,

@@ -2,31 +2,31 @@
 
 Keys are read from the command line, stdin (``--key -``, which keeps them out
 of the process list and shell history) or the import file, and are never
-printed back. Exit status: 0 done, 1 refused (bad input, duplicate, database
-error), 2 wrong usage.
+printed back. Serving more customers than the qualified staff allow
+(联网报警运营规范 §5.2 表1) is refused unless ``--staffing-override REASON``
+says why. Exit status: 0 done, 1 refused (bad input, duplicate, staff short,
+database error), 2 wrong usage.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import hashlib
 import sys
-import unicodedata
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import asyncpg
 import orjson
 from pydantic import SecretStr, ValidationError
 
-from arc import db, runtime
+from arc import audit, runtime
 from arc.accounts import service
 from arc.accounts.models import AccountIn, AccountOut
 from arc.config import Settings
-from arc.embedded._process import EmbeddedServiceError
+from arc.db import Connection
+from arc.guards.service import StaffingRefused, staffing_status
+from arc.guards.staffing import RULE
 from arc.secrets import SecretBox
+from arc.terminal import print_table
 from protocols.dc09_receiver import DriftAction
 
 # Documented once, shown by `arc account import --help`.
@@ -50,7 +50,9 @@ is written: one bad row and nothing is imported, and every bad line is listed.
 Accounts already in the database are updated with the file's values in the
 columns the file has (other columns keep theirs), so the export of an old
 system can be imported again until the cut-over; accounts not in the file are
-left alone."""
+left alone. A file that would leave the qualified staff short of 联网报警运营规范
+§5.2 表1 for the customers then served is refused, unless --staffing-override
+gives the reason (written to the audit log with the shortfall)."""
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,6 +91,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     add.add_argument("--disabled", action="store_true", help="store it, but do not serve it")
     add.add_argument("--replace", action="store_true", help="overwrite an existing account")
+    _override_option(add)
 
     listing = commands.add_parser("list", help="show the accounts (never their keys)")
     listing.add_argument("--json", action="store_true", help="JSON instead of a table")
@@ -103,6 +106,23 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     importing.add_argument(
         "--encoding", default="utf-8-sig", help="the file's encoding (default: UTF-8)"
     )
+    _override_option(importing)
+
+
+def _override_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--staffing-override",
+        type=_reason,
+        metavar="REASON",
+        help="serve the new customers even if the staff fall short of 联网报警运营规范 "
+        "§5.2 表1; the reason and the shortfall are written to the audit log",
+    )
+
+
+def _reason(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give the reason for overriding the staffing rule")
+    return text.strip()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,10 +136,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         if command == "add":
             account = _account_in(args)
-            return asyncio.run(_add(settings, account, replace=args.replace))
+            return asyncio.run(
+                _add(settings, account, replace=args.replace, override=args.staffing_override)
+            )
         if command == "list":
             return asyncio.run(_list(settings, as_json=args.json))
-        return _import(settings, args.file, args.encoding)
+        return _import(settings, args.file, args.encoding, args.staffing_override)
+    except StaffingRefused as error:
+        _fail(command, f"{error}. {_STAFFING_HINT}")
+        return 1
     except ValidationError as error:
         for item in error.errors():
             field = "--" + str(item["loc"][0]).replace("_", "-") if item["loc"] else "input"
@@ -127,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                 field = "ACCOUNT"
             _fail(command, f"{field}: {item['msg'].removeprefix('Value error, ')}")
         return 1
-    except _DatabaseUnavailable as error:
+    except runtime.DatabaseUnavailable as error:
         _fail(command, str(error))
         return 1
 
@@ -153,51 +178,53 @@ def _fail(command: str, message: str) -> None:
     print(f"arc account {command}: {message}", file=sys.stderr)
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):  # no login name (a container without a passwd entry)
-        return "cli"
-
-
-class _DatabaseUnavailable(Exception):
-    """The centre's database could not be opened or migrated."""
-
-
-@asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
-    """One owner's connection to the centre's database, migrated."""
-    try:
-        async with runtime.admin_database(settings) as dsn:
-            conn = await db.connect(dsn, application_name="arc-account")
-            try:
-                yield conn
-            finally:
-                await conn.close()
-    # The DSN is never in these messages: it may carry a password.
-    except (OSError, TimeoutError, asyncpg.PostgresConnectionError, EmbeddedServiceError) as error:
-        raise _DatabaseUnavailable(f"cannot open the database: {error}") from None
-    except db.MigrationError as error:
-        raise _DatabaseUnavailable(f"the database schema: {error}") from None
+def _database(settings: Settings) -> runtime.AdminConnection:
+    return runtime.admin_connection(settings, application_name="arc-account")
 
 
 def _box(settings: Settings) -> SecretBox:
     return service.key_box(settings.master_key)
 
 
-async def _add(settings: Settings, account: AccountIn, *, replace: bool) -> int:
+_STAFFING_HINT = (
+    "Add qualified staff (arc staff add, arc staff import), or give the reason to "
+    "serve them regardless: --staffing-override REASON (audited)"
+)
+
+
+async def _add(
+    settings: Settings, account: AccountIn, *, replace: bool, override: str | None
+) -> int:
     async with _database(settings) as conn:
         try:
             out = await service.add_account(
-                conn=conn, box=_box(settings), account=account, actor=_actor(), replace=replace
+                conn=conn,
+                box=_box(settings),
+                account=account,
+                actor=audit.cli_actor(),
+                replace=replace,
+                staffing_override=override,
             )
         except service.AccountExists as error:
             hint = "; add --replace to overwrite it" if error.account == error.existing else ""
             _fail("add", f"{error}{hint}")
             return 1
+        if override is not None:
+            await _warn_if_short(conn, "add")
     created = out.created_at == out.updated_at
     print(f"account {out.account} {'added' if created else 'replaced'}: {_summary(out)}")
     return 0
+
+
+async def _warn_if_short(conn: Connection, command: str) -> None:
+    # An override is a decision someone answers for: say what it let through.
+    status = await staffing_status(conn=conn)
+    if not status.compliant:
+        _fail(
+            command,
+            f"warning: {status.customers} customers served, short of {RULE}: "
+            f"{status.shortfall_text()} (override recorded in the audit log)",
+        )
 
 
 def _summary(out: AccountOut) -> str:
@@ -228,20 +255,12 @@ async def _list(settings: Settings, *, as_json: bool) -> int:
                 "yes" if a.enabled else "no",
             )
         )
-    widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)]
-        print("  ".join(cells).rstrip())
+    print_table(rows)
     print(f"{len(accounts)} account{'s' if len(accounts) != 1 else ''}")
     return 0
 
 
-def _width(text: str) -> int:
-    # Chinese characters take two columns each on a terminal.
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _import(settings: Settings, path: str, encoding: str) -> int:
+def _import(settings: Settings, path: str, encoding: str, override: str | None) -> int:
     try:
         if path == "-":
             data = sys.stdin.buffer.read()
@@ -264,19 +283,22 @@ def _import(settings: Settings, path: str, encoding: str) -> int:
         )
         return 1
     digest = hashlib.sha256(data).hexdigest()
-    return asyncio.run(_import_text(settings, path, text, digest))
+    return asyncio.run(_import_text(settings, path, text, digest, override))
 
 
-async def _import_text(settings: Settings, path: str, text: str, digest: str) -> int:
+async def _import_text(
+    settings: Settings, path: str, text: str, digest: str, override: str | None
+) -> int:
     async with _database(settings) as conn:
         try:
             result = await service.import_csv(
                 conn=conn,
                 box=_box(settings),
                 text=text,
-                actor=_actor(),
+                actor=audit.cli_actor(),
                 file_sha256=digest,
                 source=path,
+                staffing_override=override,
             )
         except service.ImportRejected as error:
             count = len(error.problems)
@@ -285,6 +307,8 @@ async def _import_text(settings: Settings, path: str, text: str, digest: str) ->
             for problem in error.problems:
                 print(f"  {problem}", file=sys.stderr)
             return 1
+        if override is not None:
+            await _warn_if_short(conn, "import")
     plural = "s" if result.total != 1 else ""
     print(
         f"imported {result.total} account{plural} from {path}: "

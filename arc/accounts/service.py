@@ -3,6 +3,8 @@
 Every change is audited (``arc.audit.record``) in the transaction that makes it,
 and the table's trigger tells receivers to reload (NOTIFY arc_accounts) when it
 commits. Keys are sealed with ``key_box(master_key)`` bound to the account id.
+A change that serves more customers passes the staffing check of 表1 (R1,
+``arc.guards.service.check_onboarding``) in that transaction first.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import SecretStr, ValidationError
 from arc import audit
 from arc.accounts.models import AccountIn, AccountOut
 from arc.db import Connection
+from arc.guards.service import check_onboarding
 from arc.secrets import MasterKeyMismatch, SecretBox, SecretError
 from protocols.dc09_crypto import Dc09Key, KeyFormat
 from protocols.dc09_receiver import AccountSettings, DriftAction, TimestampPolicy
@@ -208,19 +211,38 @@ async def add_account(
     account: AccountIn,
     actor: str,
     replace: bool = False,
+    staffing_override: str | None = None,
 ) -> AccountOut:
-    """Add an account; with ``replace``, overwrite an existing one (every field)."""
+    """Add an account; with ``replace``, overwrite an existing one (every field).
+
+    An account that makes the centre serve one more customer (a new enabled
+    one, or a disabled one enabled) is refused with ``StaffingRefused`` when
+    the staff would then fall short of 表1 (R1), unless ``staffing_override``
+    gives the reason, which is audited with the shortfall.
+    """
     values = _row_values(box, account)
     columns = ", ".join(_WRITE_COLUMNS)
     params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _WRITE_COLUMNS[1:])
     async with conn.transaction():
-        existing = await conn.fetchval(
-            "SELECT account FROM accounts WHERE upper(account) = upper($1) FOR UPDATE",
+        # As import_csv: one account writer at a time, so that the customers
+        # counted by the staffing check stay the count until this commits.
+        await conn.execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
+        row = await conn.fetchrow(
+            "SELECT account, enabled FROM accounts WHERE upper(account) = upper($1)",
             account.account,
         )
+        existing = None if row is None else row["account"]
         if existing is not None and (existing != account.account or not replace):
             raise AccountExists(account.account, existing)
+        served_before = row is not None and row["enabled"]
+        await check_onboarding(
+            conn=conn,
+            added=int(account.enabled) - int(served_before),
+            actor=actor,
+            subject=f"account:{account.account}",
+            override=staffing_override,
+        )
         conflict = f"ON CONFLICT (account) DO UPDATE SET {sets}" if replace else ""
         try:
             row = await conn.fetchrow(
@@ -353,6 +375,7 @@ async def import_csv(
     actor: str,
     file_sha256: str | None = None,
     source: str | None = None,
+    staffing_override: str | None = None,
 ) -> ImportResult:
     """Import accounts from CSV: all rows or none; existing accounts are updated.
 
@@ -360,6 +383,8 @@ async def import_csv(
     columns keep their values (new accounts get the defaults). Accounts not in
     the file are left alone. ``file_sha256`` is the digest of the file's bytes
     for the audit row (default: of ``text`` as UTF-8); ``source`` names it.
+    A file that makes the centre serve more customers is refused as
+    ``add_account`` refuses one account (``StaffingRefused``, or overridden).
     """
     parsed = parse_csv(text)
     if parsed.problems and not parsed.rows:
@@ -370,20 +395,31 @@ async def import_csv(
         # so that "exists" below stays true until commit.
         await conn.execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
         existing = {
-            row["account"].upper(): row["account"]
-            for row in await conn.fetch("SELECT account FROM accounts")
+            row["account"].upper(): (row["account"], row["enabled"])
+            for row in await conn.fetch("SELECT account, enabled FROM accounts")
         }
         problems = list(parsed.problems)
-        updated = 0
+        updated = served = 0  # served: the change in enabled accounts
+        sets_enabled = "enabled" in parsed.columns
         for line, account in parsed.rows:
-            current = existing.get(account.account.upper())
+            current, enabled = existing.get(account.account.upper(), (None, False))
             if current is None:
+                served += account.enabled
                 continue
             if current != account.account:
                 problems.append(RowProblem(line, str(AccountExists(account.account, current))))
+            if sets_enabled:
+                served += int(account.enabled) - int(enabled)
             updated += 1
         if problems:
             raise ImportRejected(problems)
+        await check_onboarding(
+            conn=conn,
+            added=served,
+            actor=actor,
+            subject="accounts",
+            override=staffing_override,
+        )
         await _write_rows(conn, box, parsed)
         added = len(parsed.rows) - updated
         audit_id = await audit.record(

@@ -55,6 +55,7 @@ TABLES: Mapping[str, tuple[str, str, str | None]] = {
     "signal_log": ("signal_id", "received_at", "arc.signals"),
     "quarantine": ("quarantine_id", "received_at", "arc.quarantine"),
     "audit_log": ("audit_id", "at", None),
+    "incident_log": ("entry_id", "at", None),
 }
 _MAX_BREAKS = 10  # listed per chain beyond the first; the rest are counted
 _PREFETCH = 2000  # rows per cursor round trip
@@ -257,6 +258,9 @@ async def _writer_heads(conn: Connection) -> dict[tuple[str, int], tuple[int, by
         for table, (_, _, topic) in TABLES.items():
             if topic is not None and (r["topic"] == topic or r["topic"].endswith("." + topic)):
                 heads[(table, r["shard"])] = (r["chain_seq"], bytes(r["chain_hash"]))
+    # The dispatcher keeps the heads of incident_log's chains itself.
+    for r in await conn.fetch("SELECT shard, chain_seq, chain_hash FROM incident_chain_heads"):
+        heads[("incident_log", r["shard"])] = (r["chain_seq"], bytes(r["chain_hash"]))
     return heads
 
 

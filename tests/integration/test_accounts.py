@@ -26,6 +26,7 @@ from protocols.dc09 import build_frame, format_timestamp
 from protocols.dc09_crypto import Dc09Key, encrypt
 from protocols.dc09_receiver import AccountSettings, DriftAction, TimestampPolicy, receive
 from protocols.errors import Response
+from tests.integration.staff_helpers import staff_fully
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -43,6 +44,7 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection[asyncpg.Re
     connection = await db.connect(database_url)
     try:
         await db.migrate(conn=connection)
+        await staff_fully(connection)  # these tests are not about staffing (test_guards.py is)
         yield connection
     finally:
         await connection.close()
@@ -470,7 +472,9 @@ def no_key_in(*texts: str) -> None:
 
 
 @pytest.mark.asyncio
-async def test_the_account_commands(database_url: str, tmp_path: Path) -> None:
+async def test_the_account_commands(
+    conn: asyncpg.Connection[asyncpg.Record], database_url: str, tmp_path: Path
+) -> None:
     code, out, err = await arc(database_url, "account", "add", "1234", "--key", f"hex:{HEX_KEY}")
     assert (code, err) == (0, "")
     assert out == "account 1234 added: key hex, no link test\n"

@@ -27,6 +27,7 @@ from arc.logwriter.service import run_logwriter
 from arc.runtime import with_credentials
 from protocols.dc09 import parse_frame
 from protocols.dc09_crypto import Dc09Key, decrypt
+from tests.integration.staff_helpers import staff_fully
 from tests.integration.up_helpers import plain_frame, sealed_frame
 from tests.integration.up_helpers import tcp_exchange as exchange_tcp
 from tests.integration.up_helpers import udp_exchange as exchange_udp
@@ -62,6 +63,7 @@ async def _start(
 ) -> AsyncIterator[Centre]:
     admin = await db.connect(database_url)
     await db.migrate(conn=admin)
+    await staff_fully(admin)
     await admin.execute(f"ALTER ROLE arc_app LOGIN PASSWORD '{APP_PASSWORD}'")
     box = key_box(MASTER)
     for account in (

@@ -48,7 +48,9 @@ LINES: dict[str, re.Pattern[str]] = {
     "database": re.compile(r"database: postgresql://postgres:\*\*\*@127\.0\.0\.1:(\d+)/arc"),
     "broker": re.compile(r"broker: 127\.0\.0\.1:(\d+)"),
     "logwriter": re.compile(r"logwriter: consuming arc\.signals, arc\.quarantine"),
+    "dispatcher": re.compile(r"dispatcher: consuming arc\.signals, arc\.commands"),
     "dc09": re.compile(r"dc09: tcp://127\.0\.0\.1:(\d+) udp://127\.0\.0\.1:(\d+)"),
+    "demo_staff": re.compile(r"demo: staff 41 \(40 eligible\)"),
     "demo": re.compile(r"demo: accounts 1234, 5678, A1B2, C3D4"),
     "ready": re.compile(r"arc: ready \(Ctrl-C stops\)"),
 }
@@ -497,7 +499,9 @@ async def import_accounts(data_dir: Path, accounts: Iterable[str], key: str = ""
     rows = ["account,name,key", *(f"{account},test panel,{key}" for account in accounts)]
     csv = data_dir.parent / f"{data_dir.name}.accounts.csv"
     csv.write_text("\n".join(rows) + "\n")
-    status, out, err = await run_arc(data_dir, "account", "import", str(csv))
+    status, out, err = await run_arc(
+        data_dir, "account", "import", str(csv), "--staffing-override", "test fixture"
+    )
     assert status == 0, f"arc account import failed ({status}):\n{out}\n{err}"
 
 

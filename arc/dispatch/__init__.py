@@ -1,0 +1,1 @@
+"""The dispatcher: signals in, graded incidents, response plans and guards out."""

@@ -1,0 +1,382 @@
+"""``arc dispatcher``: signals and commands from Kafka, incidents into PostgreSQL.
+
+One loop per process: read what ``getmany`` has (signals and commands of the
+shards this process owns), let the engine decide, write the batch with its
+offsets in one transaction, then publish the changed incidents on
+``arc.incidents`` for the console. Once a second the clock runs too
+(missed link tests, overdue plan steps). The rules (accounts' link-test
+intervals, classification overrides, response plans) are reloaded when
+their tables announce a change (NOTIFY ``arc_accounts`` / ``arc_rules``).
+
+A batch that fails to commit leaves nothing behind but the engine's memory
+of it: the shards it touched are forgotten and loaded again from the
+database, and the consumer seeks back to the stored offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import orjson
+
+from arc import bus, db
+from arc.config import Settings
+from arc.dispatch import lifecycle, store
+from arc.dispatch.classification import Grade, Override, Overrides
+from arc.dispatch.engine import Batch, Command, Engine
+from arc.dispatch.plans import PlanOverride, Plans, PlanStep, StepKind
+from arc.dispatch.signal import Signal
+from arc.guards import service as staff_service
+from arc.guards.eligibility import ineligibility
+from arc.guards.models import Staff
+from arc.guards.staffing import Category
+from arc.model import beijing_day
+
+logger = logging.getLogger(__name__)
+
+GROUP = "arc-dispatcher"
+_TICK = 1.0  # seconds between runs of the clock (supervision, escalation)
+_REFRESH = 60.0  # reload the rules at least this often, should a notice be lost
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dispatcher:
+    """The consumer loop around an ``Engine``."""
+
+    def __init__(
+        self,
+        *,
+        pool: db.Pool,
+        consumer: bus.Consumer,
+        producer: bus.Producer | None,
+        engine: Engine,
+        signals_topic: str,
+        commands_topic: str,
+        incidents_topic: str,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._pool = pool
+        self._consumer = consumer
+        self._producer = producer
+        self.engine = engine
+        self._signals = signals_topic
+        self._commands = commands_topic
+        self._incidents = incidents_topic
+        self._clock = clock
+        self._writer = store.BatchWriter()
+        self._positions: dict[bus.TopicPartition, int] = {}
+        self._unsure: set[int] = set()
+        self._last_tick = 0.0
+        self.assigned = asyncio.Event()
+        self.rules_changed = asyncio.Event()
+
+    # -- rules --------------------------------------------------------------------
+
+    async def load_rules(self) -> None:
+        """Read the accounts' intervals, the overrides and the plans into the engine."""
+        async with self._pool.acquire() as conn:
+            accounts = await conn.fetch(
+                "SELECT account, link_test_seconds FROM accounts WHERE enabled"
+            )
+            overrides = await conn.fetch(
+                "SELECT account, zone, match, event_class, grade FROM classification_overrides"
+            )
+            plans = await conn.fetch(
+                "SELECT account, event_class, grade, steps FROM response_plans"
+            )
+            staff = await staff_service.list_staff(conn=conn)
+        self.engine.overrides = Overrides(
+            Override(
+                match=r["match"],
+                event_class=r["event_class"],
+                grade=Grade(r["grade"]),
+                account=r["account"],
+                zone=r["zone"],
+            )
+            for r in overrides
+        )
+        self.engine.plans = Plans(_plan_override(r) for r in plans)
+        directory: dict[str, Staff] = {str(s.staff_id): s for s in staff}
+        self.engine.guard_check = functools.partial(guard_refusal, directory)
+        self.engine.set_intervals({r["account"]: r["link_test_seconds"] for r in accounts})
+
+    # -- partitions ---------------------------------------------------------------
+
+    def listener(self) -> bus.ConsumerRebalanceListener:
+        """The rebalance listener: load assigned shards, forget revoked ones."""
+        dispatcher = self
+
+        class _Listener(bus.ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
+            async def on_partitions_revoked(self, revoked: Iterable[bus.TopicPartition]) -> None:
+                for tp in revoked:
+                    dispatcher.engine.drop_shard(tp.partition)
+
+            async def on_partitions_assigned(self, assigned: Iterable[bus.TopicPartition]) -> None:
+                await dispatcher.resume({tp.partition for tp in assigned})
+
+        return _Listener()
+
+    async def resume(self, shards: Iterable[int]) -> None:
+        """Load ``shards`` from the database and seek both topics to their stored offsets."""
+        numbers = sorted(set(shards))
+        if not numbers:
+            return
+        topics = (self._signals, self._commands)
+        partitions = [bus.TopicPartition(t, n) for n in numbers for t in topics]
+        ends = await self._consumer.end_offsets(partitions)
+        starts = await self._consumer.beginning_offsets(partitions)
+        async with self._pool.acquire() as conn:
+            for number in numbers:
+                stored = await store.load_shard(conn, number, topics)
+                self.engine.load_shard(
+                    number, incidents=stored.incidents, sites=stored.sites, now=self._clock()
+                )
+                self._writer.heads[number] = stored.head
+                for topic in topics:
+                    tp = bus.TopicPartition(topic, number)
+                    offset = stored.offsets.get(topic, 0)
+                    if offset > ends[tp]:
+                        logger.warning(
+                            "%s[%d]: stored offset %d is beyond the log's end %d: the broker "
+                            "lost its log; reading the new log from its start",
+                            topic,
+                            number,
+                            offset,
+                            ends[tp],
+                        )
+                        offset = starts[tp]
+                    offset = max(offset, starts[tp])
+                    self._positions[tp] = offset
+                    self._consumer.seek(tp, offset)
+        self.assigned.set()
+
+    def caught_up(self, number: int) -> bool:
+        """Whether every signal of shard ``number`` the broker has was read."""
+        tp = bus.TopicPartition(self._signals, number)
+        highwater = self._consumer.highwater(tp)
+        return highwater is not None and self._positions.get(tp, 0) >= highwater
+
+    # -- the loop -----------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Dispatch until ``stop`` is set."""
+        while not stop.is_set():
+            if self._unsure:
+                owned = {tp.partition for tp in self._consumer.assignment()}
+                await self.resume(self._unsure & owned)
+                self._unsure.clear()
+            if self.rules_changed.is_set():
+                self.rules_changed.clear()
+                await self.load_rules()
+            records = await self._consumer.getmany(timeout_ms=200, max_records=2_000)
+            await self.step(records)
+
+    async def step(self, records: Mapping[bus.TopicPartition, Sequence[bus.Record]]) -> Batch:
+        """Decide on ``records`` (and the clock, when due) and write the batch."""
+        batch = Batch()
+        engine = self.engine
+        for tp, items in records.items():
+            if not items or tp.partition not in engine.shards:
+                continue  # revoked meanwhile
+            if tp.topic == self._signals:
+                for record in items:
+                    engine.on_signal(tp.partition, Signal.from_bus(record.value or b""), batch)
+            else:
+                for record in items:
+                    command = _command(record.value or b"")
+                    if command is not None:
+                        engine.on_command(tp.partition, command, batch)
+            batch.offsets[(tp.topic, tp.partition)] = items[-1].offset + 1
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._last_tick >= _TICK:
+            self._last_tick = loop.time()
+            engine.on_tick(self._clock(), batch, caught_up=self.caught_up)
+        if not batch:
+            return batch
+        try:
+            async with self._pool.acquire() as conn:
+                await self._writer.write(conn, batch)
+        except BaseException:
+            touched = {shard for _, shard in batch.offsets} | {e.shard for e in batch.entries}
+            touched |= {shard for shard, _ in batch.incidents.values()}
+            for shard in touched:
+                engine.drop_shard(shard)
+            self._unsure |= touched
+            raise
+        for (topic, shard), offset in batch.offsets.items():
+            self._positions[bus.TopicPartition(topic, shard)] = offset
+        await self._publish(batch)
+        return batch
+
+    async def _publish(self, batch: Batch) -> None:
+        """Tell the console which incidents changed (the database has them already)."""
+        if self._producer is None or not batch.incidents:
+            return
+        try:
+            for _, incident in batch.incidents.values():
+                await self._producer.send(
+                    self._incidents,
+                    value=orjson.dumps(lifecycle.to_json(incident)),
+                    key=incident.account.encode(),
+                )
+        except bus.KafkaError as error:
+            # The projection in PostgreSQL is the record; the console re-reads it.
+            logger.warning("could not publish incident changes: %s", error)
+
+
+def guard_refusal(directory: Mapping[str, Staff], staff_id: str, at: datetime) -> str | None:
+    """Why ``staff_id`` may not be sent to an alarm at ``at`` (None: they may)."""
+    member = directory.get(staff_id)
+    if member is None:
+        return f"no member of staff has the id {staff_id!r}"
+    if member.category is not Category.PATROL_RESPONSE:
+        return f"{member.name} is not a patrol guard (现场处置巡逻人员)"
+    reasons = ineligibility(member, beijing_day(at))
+    if reasons:
+        return f"{member.name} may not be assigned: " + "; ".join(reasons)
+    return None
+
+
+def _command(data: bytes) -> Command | None:
+    try:
+        return Command.from_json(orjson.loads(data))
+    except (ValueError, KeyError, TypeError) as error:
+        logger.error("ignored a malformed command on the bus: %s", error)
+        return None
+
+
+def _plan_override(row: asyncpg.Record) -> PlanOverride:
+    steps = orjson.loads(row["steps"]) if isinstance(row["steps"], str) else row["steps"]
+    return PlanOverride(
+        event_class=row["event_class"],
+        grade=row["grade"] or None,
+        account=row["account"],
+        steps=tuple(
+            PlanStep(StepKind(s["kind"]), timedelta(seconds=s["deadline_s"]), s["required"])
+            for s in steps
+        ),
+    )
+
+
+async def _watch_rules(dsn: str, changed: asyncio.Event, stop: asyncio.Event) -> None:
+    """Set ``changed`` when accounts or rules change, and every ``_REFRESH`` seconds."""
+    while not stop.is_set():
+        conn: asyncpg.Connection[asyncpg.Record] | None = None
+        try:
+            conn = await asyncpg.connect(dsn, timeout=10)
+
+            def notified(*_: object) -> None:
+                changed.set()
+
+            await conn.add_listener("arc_accounts", notified)
+            await conn.add_listener("arc_rules", notified)
+            changed.set()  # anything committed before LISTEN
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _REFRESH)
+            changed.set()
+        except db.DATABASE_ERRORS as error:
+            logger.warning("rules watcher: %s; reconnecting in 1 s", error)
+            await asyncio.sleep(1.0)
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+
+async def run_dispatcher(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    announce: Callable[[str], None] = print,
+    topic_prefix: str = "",
+    all_partitions: bool = False,
+) -> None:
+    """Dispatch ``arc.signals`` and ``arc.commands`` until ``stop`` is set."""
+    if settings.database_url is None or settings.kafka_bootstrap is None:
+        raise SystemExit(
+            "arc dispatcher needs ARC_DATABASE_URL and ARC_KAFKA_BOOTSTRAP (arc up sets both)"
+        )
+    signals, commands, incidents = (
+        topic_prefix + bus.SIGNALS,
+        topic_prefix + bus.COMMANDS,
+        topic_prefix + bus.INCIDENTS,
+    )
+    await bus.ensure_topics(
+        settings.kafka_bootstrap,
+        {
+            signals: bus.TOPIC_PARTITIONS[bus.SIGNALS],
+            commands: bus.TOPIC_PARTITIONS[bus.COMMANDS],
+            incidents: bus.TOPIC_PARTITIONS[bus.INCIDENTS],
+        },
+    )
+    dsn = settings.database_url.get_secret_value()
+    pool = await db.create_pool(
+        settings.database_url, max_size=2, application_name="arc-dispatcher"
+    )
+    consumer = bus.make_consumer(
+        settings.kafka_bootstrap,
+        group_id=None if all_partitions else topic_prefix + GROUP,
+        client_id="arc-dispatcher",
+    )
+    producer = bus.make_producer(settings.kafka_bootstrap, client_id="arc-dispatcher")
+    engine = Engine(
+        join_window=timedelta(seconds=settings.incident_join_window),
+        confirm_window=timedelta(seconds=settings.confirmation_window),
+        supervision_grace=timedelta(seconds=settings.supervision_grace),
+    )
+    dispatcher = Dispatcher(
+        pool=pool,
+        consumer=consumer,
+        producer=producer,
+        engine=engine,
+        signals_topic=signals,
+        commands_topic=commands,
+        incidents_topic=incidents,
+    )
+    await producer.start()
+    watching = asyncio.create_task(_watch_rules(dsn, dispatcher.rules_changed, stop))
+    try:
+        await dispatcher.load_rules()
+        if all_partitions:
+            await consumer.start()
+            await consumer.topics()
+            numbers = sorted(consumer.partitions_for_topic(signals) or ())
+            consumer.assign(
+                [bus.TopicPartition(t, n) for t in (signals, commands) for n in numbers]
+            )
+            await dispatcher.resume(numbers)
+        else:
+            consumer.subscribe([signals, commands], listener=dispatcher.listener())
+            await consumer.start()
+        running = asyncio.create_task(_dispatch_until(dispatcher, stop))
+        assigned = asyncio.create_task(dispatcher.assigned.wait())
+        await asyncio.wait((assigned, running), timeout=60, return_when="FIRST_COMPLETED")
+        assigned.cancel()
+        if running.done():
+            running.result()
+        announce(f"dispatcher: consuming {signals}, {commands}")
+        await running
+    finally:
+        watching.cancel()
+        await consumer.stop()
+        await producer.stop()
+        await pool.close()
+
+
+async def _dispatch_until(dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+    """Run the loop; a failed batch is read again after a pause, not fatal."""
+    while not stop.is_set():
+        try:
+            await dispatcher.run(stop)
+        except (bus.KafkaError, *db.DATABASE_ERRORS) as error:
+            logger.warning("dispatcher: %s; trying again in 1 s", error)
+            await asyncio.sleep(1.0)
