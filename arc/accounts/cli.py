@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import sys
 
 import orjson
@@ -25,6 +24,7 @@ from arc.config import Settings
 from arc.db import Connection
 from arc.guards.service import StaffingRefused, staffing_status
 from arc.guards.staffing import RULE
+from arc.imports import ImportRejected, UnreadableFile, read_text
 from arc.secrets import SecretBox
 from arc.terminal import print_table
 from protocols.dc09_receiver import DriftAction
@@ -262,27 +262,10 @@ async def _list(settings: Settings, *, as_json: bool) -> int:
 
 def _import(settings: Settings, path: str, encoding: str, override: str | None) -> int:
     try:
-        if path == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as handle:
-                data = handle.read()
-    except OSError as error:
-        _fail("import", f"cannot read {path}: {error.strerror}")
+        text, digest = read_text(path, encoding)
+    except UnreadableFile as error:
+        _fail("import", str(error))
         return 1
-    try:
-        text = data.decode(encoding)
-    except LookupError:
-        _fail("import", f"unknown encoding {encoding!r}")
-        return 1
-    except UnicodeDecodeError as error:
-        _fail(
-            "import",
-            f"{path} is not {encoding} text (byte {error.start}); a file saved by Chinese "
-            "Excel may need --encoding gb18030",
-        )
-        return 1
-    digest = hashlib.sha256(data).hexdigest()
     return asyncio.run(_import_text(settings, path, text, digest, override))
 
 
@@ -300,7 +283,7 @@ async def _import_text(
                 source=path,
                 staffing_override=override,
             )
-        except service.ImportRejected as error:
+        except ImportRejected as error:
             count = len(error.problems)
             plural = "s" if count != 1 else ""
             _fail("import", f"{path}: {count} bad row{plural}, nothing imported")

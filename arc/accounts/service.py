@@ -14,7 +14,6 @@ import csv
 import hashlib
 import io
 import logging
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +26,7 @@ from arc import audit
 from arc.accounts.models import AccountIn, AccountOut
 from arc.db import Connection
 from arc.guards.service import check_onboarding
+from arc.imports import ImportRejected, ImportResult, RowProblem
 from arc.secrets import MasterKeyMismatch, SecretBox, SecretError
 from protocols.dc09_crypto import Dc09Key, KeyFormat
 from protocols.dc09_receiver import AccountSettings, DriftAction, TimestampPolicy
@@ -110,42 +110,6 @@ class AccountExists(AccountError):
         super().__init__(message)
         self.account = account
         self.existing = existing
-
-
-@dataclass(frozen=True, slots=True)
-class RowProblem:
-    """Why one line of an import was refused."""
-
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
-
-
-class ImportRejected(AccountError):
-    """An import with bad rows: nothing was imported; ``problems`` lists every one."""
-
-    def __init__(self, problems: Sequence[RowProblem]) -> None:
-        self.problems = tuple(sorted(problems, key=lambda p: p.line))
-        count = len(self.problems)
-        head = f"{count} bad row{'s' if count != 1 else ''}, nothing imported"
-        super().__init__("\n".join([head, *map(str, self.problems)]))
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    """What an import did."""
-
-    added: int
-    updated: int
-    sha256: str  # of the file as given
-    audit_id: uuid.UUID
-
-    @property
-    def total(self) -> int:
-        """Accounts in the file."""
-        return self.added + self.updated
 
 
 def _key_columns(box: SecretBox, account: AccountIn) -> tuple[bytes | None, str | None]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import sys
 import uuid
@@ -25,6 +24,7 @@ from arc.config import Settings
 from arc.guards import service, staffing
 from arc.guards.models import StaffIn, StaffOut, parse_position, parse_shift
 from arc.guards.staffing import Category
+from arc.imports import ImportRejected, UnreadableFile, read_text
 from arc.terminal import print_table
 
 COMMANDS = ("staff", "rules")
@@ -286,27 +286,10 @@ async def _list(settings: Settings, *, as_json: bool, on: date | None) -> int:
 
 def _import(settings: Settings, path: str, encoding: str) -> int:
     try:
-        if path == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as handle:
-                data = handle.read()
-    except OSError as error:
-        _fail("staff import", f"cannot read {path}: {error.strerror}")
+        text, digest = read_text(path, encoding)
+    except UnreadableFile as error:
+        _fail("staff import", str(error))
         return 1
-    try:
-        text = data.decode(encoding)
-    except LookupError:
-        _fail("staff import", f"unknown encoding {encoding!r}")
-        return 1
-    except UnicodeDecodeError as error:
-        _fail(
-            "staff import",
-            f"{path} is not {encoding} text (byte {error.start}); a file saved by Chinese "
-            "Excel may need --encoding gb18030",
-        )
-        return 1
-    digest = hashlib.sha256(data).hexdigest()
     return asyncio.run(_import_text(settings, path, text, digest))
 
 
@@ -316,7 +299,7 @@ async def _import_text(settings: Settings, path: str, text: str, digest: str) ->
             result = await service.import_csv(
                 conn=conn, text=text, actor=audit.cli_actor(), file_sha256=digest, source=path
             )
-        except service.ImportRejected as error:
+        except ImportRejected as error:
             count = len(error.problems)
             _fail(
                 "staff import",

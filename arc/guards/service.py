@@ -31,6 +31,7 @@ from arc.guards import staffing
 from arc.guards.eligibility import ineligibility
 from arc.guards.models import Staff, StaffIn, StaffOut, parse_shift
 from arc.guards.staffing import Category, Compliance
+from arc.imports import ImportRejected, ImportResult, RowProblem
 from arc.model import beijing_day
 
 _WRITE_COLUMNS = (
@@ -115,42 +116,6 @@ class StaffNotFound(StaffError):
     def __init__(self, staff_id: uuid.UUID) -> None:
         super().__init__(f"no member of staff has the id {staff_id}")
         self.staff_id = staff_id
-
-
-@dataclass(frozen=True, slots=True)
-class RowProblem:
-    """Why one line of an import was refused."""
-
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
-
-
-class ImportRejected(StaffError):
-    """An import with bad rows: nothing was imported; ``problems`` lists every one."""
-
-    def __init__(self, problems: Sequence[RowProblem]) -> None:
-        self.problems = tuple(sorted(problems, key=lambda p: p.line))
-        count = len(self.problems)
-        head = f"{count} bad row{'s' if count != 1 else ''}, nothing imported"
-        super().__init__("\n".join([head, *map(str, self.problems)]))
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    """What an import did."""
-
-    added: int
-    updated: int
-    sha256: str
-    audit_id: uuid.UUID
-
-    @property
-    def total(self) -> int:
-        """Rows in the file."""
-        return self.added + self.updated
 
 
 class StaffingRefused(Exception):
