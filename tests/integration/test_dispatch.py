@@ -206,7 +206,7 @@ async def test_a_burglary_frame_opens_an_incident_with_its_class_grade_and_plan(
     await centre.send("1234", "Nri1/BA003")
     (row,) = await centre.wait_for(OPEN_INCIDENTS, "1234", "burglary")
     assert (row["grade"], row["status"], row["signal_count"]) == (2, "new", 1)
-    assert row["title"] == "盗警 防区 3 (BA)" or row["title"].startswith("盗警 防区 ")
+    assert row["title"] == "盗警 防区 003 (BA)"
     assert steps_of(row) == [
         (s.kind.value, s.required, "pending") for s in DEFAULT_PLANS["burglary"]
     ]
