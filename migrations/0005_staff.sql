@@ -56,18 +56,9 @@ CREATE TABLE staff (
 -- NULLs are not equal: many people may be without a certificate.
 CREATE UNIQUE INDEX staff_certificate_no ON staff (upper(certificate_no));
 
-CREATE FUNCTION arc_staff_touch() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog
-AS $$
-BEGIN
-    NEW.updated_at := now();
-    RETURN NEW;
-END
-$$;
-
+-- 0002's trigger function: it sets updated_at of whatever row it is given.
 CREATE TRIGGER staff_touch BEFORE UPDATE ON staff
-    FOR EACH ROW EXECUTE FUNCTION arc_staff_touch();
+    FOR EACH ROW EXECUTE FUNCTION arc_accounts_touch();
 
 -- The dispatcher reads; changes come from administrators (the owner's role).
 GRANT SELECT ON staff TO arc_app;

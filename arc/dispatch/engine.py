@@ -319,15 +319,20 @@ class Engine:
         self._record(shard, shard.incidents[incident_id], change, batch)
 
     def _record(
-        self, shard: Shard, incident: Incident, change: Change, batch: Batch, **kw: Any
+        self,
+        shard: Shard,
+        incident: Incident,
+        change: Change,
+        batch: Batch,
+        *,
+        command_id: uuid.UUID | None = None,
     ) -> Incident:
+        """Apply ``change`` (an OPEN created ``incident`` already) and put it in ``batch``."""
         if change.kind is not Kind.OPEN:
             incident = lifecycle.apply(incident, change)
         shard.track(incident)
         batch.entries.append(
-            Entry(
-                shard.number, incident.incident_id, incident.account, change, kw.get("command_id")
-            )
+            Entry(shard.number, incident.incident_id, incident.account, change, command_id)
         )
         batch.incidents[incident.incident_id] = (shard.number, incident)
         return incident

@@ -20,7 +20,7 @@ import orjson
 
 from arc import chain, db
 from arc.dispatch import lifecycle, site_state
-from arc.dispatch.engine import Batch
+from arc.dispatch.engine import Batch, Entry
 from arc.dispatch.lifecycle import Incident
 from arc.model import beijing_day
 
@@ -165,9 +165,9 @@ class BatchWriter:
         self._days |= days
         self.entries_written += len(rows)
 
-    def _link(self, heads: dict[int, ChainHead], entry: Any) -> dict[str, Any]:
+    def _link(self, heads: dict[int, ChainHead], entry: Entry) -> dict[str, Any]:
         head = heads[entry.shard]
-        change: lifecycle.Change = entry.change
+        change = entry.change
         head.chain_seq += 1
         row: dict[str, Any] = {
             "shard": entry.shard,
