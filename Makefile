@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Reinstall when the dependency list changes.
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up demo test lint typecheck unit bench bench-receive bench-dispatch clean
+.PHONY: up demo test lint typecheck unit bench bench-receive bench-dispatch bench-console browser clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -32,13 +32,26 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The browser tests drive Debian's Chromium through Playwright (no browser
+# download). Installed here when missing; without it the browser tests fail.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+		echo "installing Chromium for the browser tests (Debian package chromium)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update >/dev/null && \
+		  $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null; }; }
+	@test -x $(CHROMIUM) || { echo "no Chromium at $(CHROMIUM): the browser tests need it"; exit 1; }
+
 # The whole suite, with 100% branch coverage of protocols/ enforced.
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest --cov --cov-report=term-missing
 
 bench: $(STAMP)
 	$(BIN)/python -m loadtest.codec_bench
 	$(BIN)/python -m loadtest.dispatch_bench
+	$(BIN)/python -m loadtest.console_bench
 	$(BIN)/python -m loadtest.receive_suite
 
 # The receive path alone, end to end (about 5 minutes).
@@ -48,6 +61,10 @@ bench-receive: $(STAMP)
 # The dispatcher alone: classified signals/s and signal→incident latency (about 2 minutes).
 bench-dispatch: $(STAMP)
 	$(BIN)/python -m loadtest.dispatch_bench
+
+# The console: signal→live-queue latency at 1,000 signals/s (about 1 minute).
+bench-console: $(STAMP)
+	$(BIN)/python -m loadtest.console_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

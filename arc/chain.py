@@ -1,7 +1,7 @@
 r"""The hash chains of the append-only logs: one canonical encoding, one hash.
 
 Theory of operation. Every append-only log (``signal_log``, ``quarantine``,
-``audit_log``, ``incident_log``) is a hash chain per writer shard::
+``audit_log``, ``incident_log``, ``access_audit``) is a hash chain per writer shard::
 
     hash(row) = SHA-256(prev_hash || canonical(columns, row))
 
@@ -161,11 +161,26 @@ INCIDENT_COLUMNS: tuple[str, ...] = (
 )
 """The hashed columns of ``incident_log``, in table order."""
 
+ACCESS_COLUMNS: tuple[str, ...] = (
+    "shard",
+    "chain_seq",
+    "access_id",
+    "at",
+    "actor",
+    "role",
+    "action",
+    "subject",
+    "details",
+    "peer",
+)
+"""The hashed columns of ``access_audit`` (arc.auth.access), in table order."""
+
 COLUMNS: Mapping[str, tuple[str, ...]] = {
     "signal_log": SIGNAL_COLUMNS,
     "quarantine": QUARANTINE_COLUMNS,
     "audit_log": AUDIT_COLUMNS,
     "incident_log": INCIDENT_COLUMNS,
+    "access_audit": ACCESS_COLUMNS,
 }
 """The hashed columns of each chained table."""
 
@@ -179,6 +194,7 @@ KINDS: Mapping[str, Kind] = {
     "entry_id": Kind.UUID,
     "incident_id": Kind.UUID,
     "command_id": Kind.UUID,
+    "access_id": Kind.UUID,
     "received_at": Kind.TIMESTAMP,
     "device_time": Kind.TIMESTAMP,
     "at": Kind.TIMESTAMP,

@@ -12,6 +12,7 @@ import orjson
 import uvloop
 
 from arc.accounts import cli as accounts_cli
+from arc.auth import cli as auth_cli
 from arc.config import Settings
 from arc.decode import InputProtocol, ReplayOptions, decode
 from arc.dispatch import cli as dispatch_cli
@@ -43,9 +44,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return integrity_cli.run(args)
     if args.command in guards_cli.COMMANDS:
         return guards_cli.run(args)
+    if args.command in auth_cli.COMMANDS:
+        return auth_cli.run(args)
     if args.command in dispatch_cli.COMMANDS:
         return dispatch_cli.run(args)
-    if args.command in ("up", "receiver", "logwriter", "dispatcher"):
+    if args.command in ("up", "receiver", "logwriter", "dispatcher", "console"):
         return _serve(parser, args)
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse checks
 
@@ -96,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         ("receiver", "run the DC-09 receiver alone (TCP and UDP)"),
         ("logwriter", "run the log writer alone (Kafka to PostgreSQL)"),
         ("dispatcher", "run the dispatcher alone (signals to incidents)"),
+        ("console", "run the operator console and its API alone (HTTP)"),
     ):
         service = commands.add_parser(name, help=text, description=text + ".")
         # Set by arc up for its children: stop when it dies, even by SIGKILL.
@@ -111,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     guards_cli.add_commands(commands)
     dispatch_cli.add_commands(commands)
     integrity_cli.add_commands(commands)
+    auth_cli.add_commands(commands)
     return parser
 
 
@@ -155,6 +160,10 @@ async def _run_service(
         from arc.ingest.service import run_receiver
 
         await run_receiver(settings, stop, announce=announce)
+    elif command == "console":
+        from arc.console.service import run_console
+
+        await run_console(settings, stop, announce=announce)
     elif command == "dispatcher":
         from arc.dispatch.service import run_dispatcher
 

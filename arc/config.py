@@ -41,6 +41,19 @@ Fields (and who uses them):
   burglary in a second zone confirms the first (sequential confirmation, 1,800).
 - ``supervision_grace`` (``ARC_SUPERVISION_GRACE``): seconds past an account's
   link-test interval before a missed link test opens a communication fault (30).
+- ``schedule_grace`` (``ARC_SCHEDULE_GRACE``): seconds past an account's closing
+  time (its open hours, ``arc account schedule``) before a site still disarmed
+  opens 未按时布防; a disarm up to that long before opening is within the hours
+  (900).
+- ``false_alarm_limit`` (``ARC_FALSE_ALARM_LIMIT``): false alarms in 12 months
+  after which the local police stop responding to an account's alarms (3); the
+  dispatcher warns from one before it. A centre setting, not a constant: each
+  local public-security bureau sets its own number.
+- ``session_hours`` (``ARC_SESSION_HOURS``): how long a console login lasts at
+  most (12: a duty shift), idle or not; logging out ends it at once.
+- ``secure_cookies`` (``ARC_SECURE_COOKIES``): send the console's session cookie
+  over HTTPS only; set it behind a TLS-terminating proxy (production refuses to
+  start without it).
 """
 
 from __future__ import annotations
@@ -94,6 +107,12 @@ class Settings(BaseSettings):
     incident_join_window: float = Field(default=600.0, ge=0, le=86_400)
     confirmation_window: float = Field(default=1_800.0, ge=0, le=86_400)
     supervision_grace: float = Field(default=30.0, ge=0, le=86_400)
+    schedule_grace: float = Field(default=900.0, ge=0, le=86_400)
+    # The local police set it (their rule for responding to alarm-centre calls),
+    # so it differs from city to city: see arc.dispatch.false_alarms.
+    false_alarm_limit: int = Field(default=3, ge=1, le=100)
+    session_hours: float = Field(default=12.0, gt=0, le=24)
+    secure_cookies: bool = False
 
     @field_validator("database_url", "database_admin_url", "kafka_bootstrap", mode="before")
     @classmethod
@@ -143,5 +162,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 "ARC_ACK_POLICY=broker with the embedded broker would acknowledge signals "
                 "held in memory only; use ARC_ACK_POLICY=database or set ARC_KAFKA_BOOTSTRAP"
+            )
+        if not self.secure_cookies:
+            raise ValueError(
+                "ARC_PRODUCTION is set but ARC_SECURE_COOKIES is not: console sessions "
+                "would travel over plain HTTP; serve the console over HTTPS and set it"
             )
         return self

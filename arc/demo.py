@@ -10,7 +10,10 @@ Staff first, so that the panels are onboarded within 联网报警运营规范 §
 Beijing with day and night shifts, 10 duty operators and 20 designers and
 installers, all qualified; plus one patrol guard whose 保安员证 has expired,
 to show that such a guard is listed but neither counted nor assigned (R2).
-Demo staff are recognised by their certificate numbers.
+Demo staff are recognised by their certificate numbers. Each account has its
+site (address and position on a guard's beat, zones with their detector
+technologies, keyholders, open hours); parts missing are added on every run,
+parts present are left as they are.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from datetime import date, time
 from pydantic import SecretStr
 
 from arc import db
-from arc.accounts.models import AccountIn
+from arc.accounts import sites
+from arc.accounts.models import AccountIn, KeyholderIn, SiteIn, Technology, ZoneIn, zone_key
+from arc.accounts.schedule import parse_schedule
 from arc.accounts.service import add_account, key_box, list_accounts
 from arc.config import Settings
 from arc.db import Connection
@@ -44,6 +49,86 @@ DEMO_ACCOUNTS = (
         link_test_seconds=3600,
     ),
 )
+
+
+# Each demo account's site: address, position (on a guard beat), zones with
+# their detectors, keyholders in call order, open hours (Beijing time).
+_T = Technology
+DEMO_SITES: dict[str, tuple[SiteIn, list[ZoneIn], list[KeyholderIn], list[str]]] = {
+    "1234": (
+        SiteIn(
+            address="北京市朝阳区建国门外大街 1 号 底商 3 号",
+            latitude=39.9088,
+            longitude=116.4590,
+            beat="朝阳-国贸",
+        ),
+        [
+            ZoneIn(zone="001", name="前门", technology=_T.DOOR_CONTACT),
+            ZoneIn(zone="002", name="店堂", technology=_T.PIR),
+            ZoneIn(zone="003", name="后门", technology=_T.DOOR_CONTACT),
+            ZoneIn(zone="004", name="收银台", technology=_T.PANIC_BUTTON),
+        ],
+        [
+            KeyholderIn(name="刘店长", phone="13800138001", relation="店长 manager"),
+            KeyholderIn(name="王老板", phone="13900139002", relation="业主 owner"),
+        ],
+        ["daily 07:00-23:00"],
+    ),
+    "5678": (
+        SiteIn(
+            address="北京市西城区金融大街 10 号",
+            latitude=39.9160,
+            longitude=116.3600,
+            beat="西城-金融街",
+        ),
+        [
+            ZoneIn(zone="001", name="金库门", technology=_T.DOOR_CONTACT),
+            ZoneIn(zone="002", name="金库墙", technology=_T.VIBRATION),
+            ZoneIn(zone="003", name="营业厅", technology=_T.DUAL_TECH),
+            ZoneIn(zone="004", name="柜台", technology=_T.PANIC_BUTTON),
+        ],
+        [
+            KeyholderIn(name="赵行长", phone="13700137003", relation="行长 branch manager"),
+            KeyholderIn(name="保卫科", phone="010-6651 2345", relation="保卫科 security office"),
+        ],
+        ["mon-fri 09:00-17:00", "sat 10:00-15:00", "sun closed"],
+    ),
+    "A1B2": (
+        SiteIn(
+            address="北京市东城区王府井大街 255 号 一层",
+            latitude=39.9142,
+            longitude=116.4110,
+            beat="东城-王府井",
+        ),
+        [
+            ZoneIn(zone="1", name="橱窗", technology=_T.GLASS_BREAK),
+            ZoneIn(zone="2", name="展厅", technology=_T.PIR),
+            ZoneIn(zone="3", name="保险柜", technology=_T.VIBRATION),
+            ZoneIn(zone="4", name="卷帘门", technology=_T.DOOR_CONTACT),
+        ],
+        [KeyholderIn(name="陈经理", phone="13600136004", relation="店长 manager")],
+        ["daily 10:00-22:00"],
+    ),
+    "C3D4": (
+        SiteIn(
+            address="北京市朝阳区望京东园 7 号 仓库 B",
+            latitude=39.9960,
+            longitude=116.4730,
+            beat="朝阳-望京",
+        ),
+        [
+            ZoneIn(zone="001", name="大门", technology=_T.DOOR_CONTACT),
+            ZoneIn(zone="002", name="库区", technology=_T.BEAM),
+            ZoneIn(zone="003", name="库区", technology=_T.MICROWAVE),
+            ZoneIn(zone="009", name="配电间", technology=_T.SMOKE),
+        ],
+        [
+            KeyholderIn(name="孙主管", phone="13500135005", relation="仓库主管 supervisor"),
+            KeyholderIn(name="值班室", phone="010-8470 0000", relation="值班室 duty room"),
+        ],
+        ["mon-sat 08:00-18:00"],
+    ),
+}
 
 
 _DAY, _NIGHT = (time(8), time(20)), (time(20), time(8))
@@ -146,6 +231,28 @@ async def seed(admin_dsn: SecretStr, settings: Settings) -> list[str]:
                     # already, which must not stop the demonstration from starting.
                     staffing_override="arc up --demo on a centre short of staff already",
                 )
+        await _seed_sites(conn)
     finally:
         await conn.close()
     return [staff_line, "demo: accounts " + ", ".join(a.account for a in DEMO_ACCOUNTS)]
+
+
+async def _seed_sites(conn: Connection) -> None:
+    """Fill in each demo account's site parts that are missing (an edit by hand stays)."""
+    actor = "arc up --demo"
+    for account, (site, zones, keyholders, schedule) in DEMO_SITES.items():
+        shown = await sites.show_site(conn=conn, account=account)
+        if shown.site_updated_at is None:
+            await sites.set_site(conn=conn, account=account, site=site, actor=actor)
+        recorded = {zone_key(z.zone) for z in shown.zones}
+        for zone in zones:
+            if zone_key(zone.zone) not in recorded:
+                await sites.set_zone(conn=conn, account=account, zone=zone, actor=actor)
+        if not shown.keyholders:
+            await sites.set_keyholders(
+                conn=conn, account=account, keyholders=keyholders, actor=actor
+            )
+        if not shown.schedule:
+            await sites.set_schedule(
+                conn=conn, account=account, schedule=parse_schedule(schedule), actor=actor
+            )

@@ -4,8 +4,8 @@ Theory of operation. With neither ``ARC_DATABASE_URL`` nor
 ``ARC_KAFKA_BOOTSTRAP`` set, ``arc up`` starts the embedded PostgreSQL (data
 under ``ARC_DATA_DIR``) and the embedded broker, applies the migrations, lets
 the ``arc_app`` role log in, creates the topics, and runs each service as a
-child process (``arc logwriter``, ``arc dispatcher``, ``arc receiver``) with the connection
-settings in its environment: the services run exactly as they do in
+child process (``arc logwriter``, ``arc dispatcher``, ``arc receiver``, ``arc
+console``) with the connection settings in its environment: the services run exactly as they do in
 production, one process each, so they use both cores and one can be killed
 and restarted alone.
 
@@ -23,9 +23,11 @@ Every endpoint is printed once, one line each, in a stable form for scripts::
     dc09: tcp://127.0.0.1:PORT udp://127.0.0.1:PORT
     logwriter: consuming arc.signals, arc.quarantine
     dispatcher: consuming arc.signals, arc.commands
+    http: http://127.0.0.1:PORT
     arc: ready (Ctrl-C stops)
 
-(``demo: ...`` too with ``--demo``; the order of the service lines may vary.)
+(``demo: ...`` too with ``--demo``, among them ``demo: console login NAME / PASSWORD``
+for each demo login; the order of the service lines may vary.)
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
-from arc import bus, runtime
+from arc import bus, db, runtime
 from arc.config import Settings
 from arc.embedded import EmbeddedBroker, EmbeddedPostgres
 from arc.process import stop_event
@@ -104,6 +106,17 @@ class Child:
             await asyncio.wait((self.relay,), timeout=1.0)
 
 
+async def _seed_logins(admin_dsn: SecretStr, settings: Settings) -> list[str]:
+    """The demo's console logins, one per role (after the staff: a guard login is one of them)."""
+    from arc.auth.demo import seed_demo_users
+
+    conn = await db.connect(admin_dsn)
+    try:
+        return await seed_demo_users(conn=conn, data_dir=settings.data_dir)
+    finally:
+        await conn.close()
+
+
 def free_dual_port(host: str) -> int:
     """A port free for both TCP and UDP on ``host`` (DC-09 serves both on one port)."""
     for _ in range(20):
@@ -154,6 +167,8 @@ class Centre:
 
             for line in await seed(admin_dsn, settings):
                 self.announce(line)
+            for line in await _seed_logins(admin_dsn, settings):
+                self.announce(line)
         port = settings.dc09_port or free_dual_port(settings.listen_host)
         env = {
             name: value
@@ -167,10 +182,12 @@ class Centre:
             # otherwise take the broker policy of a real cluster.
             ARC_ACK_POLICY=settings.ack_policy.value,
             ARC_DC09_PORT=str(port),
+            # Chosen here when any will do: a restarted console keeps its address.
+            ARC_HTTP_PORT=str(settings.http_port or free_dual_port(settings.listen_host)),
             ARC_DATA_DIR=str(settings.data_dir.resolve()),
         )
         parent = ["--stop-with-parent", str(os.getpid())]
-        names = ["logwriter", "dispatcher"] + [
+        names = ["logwriter", "dispatcher", "console"] + [
             "receiver" if n == 0 else f"receiver-{n + 1}" for n in range(settings.receivers)
         ]
         for name in names:

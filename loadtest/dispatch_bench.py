@@ -94,7 +94,7 @@ def make_signal(rng: random.Random, accounts: Sequence[str]) -> SignalMessage:
     }
 
 
-async def _produce(producer: bus.Producer, topic: str, message: SignalMessage) -> None:
+async def produce(producer: bus.Producer, topic: str, message: SignalMessage) -> None:
     await producer.send(topic, value=orjson.dumps(message), key=message["account"].encode())
 
 
@@ -130,13 +130,16 @@ async def _reference(bootstrap: str, topic: str, count: int) -> float:
         await consumer.stop()
 
 
-async def _start_dispatcher(env: dict[str, str]) -> asyncio.subprocess.Process:
+async def start_service(
+    env: dict[str, str], name: str, *args: str, ready: bytes
+) -> tuple[asyncio.subprocess.Process, bytes]:
+    """Start ``arc NAME ARGS`` as a process; return it and its first line that starts ``ready``."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "arc.cli",
-        "dispatcher",
-        "--all-partitions",
+        name,
+        *args,
         cwd=ROOT,
         env=env,
         stdin=asyncio.subprocess.DEVNULL,
@@ -144,10 +147,10 @@ async def _start_dispatcher(env: dict[str, str]) -> asyncio.subprocess.Process:
     )
     assert proc.stdout is not None  # noqa: S101 - created with a pipe
     async with asyncio.timeout(60):
-        while not (await proc.stdout.readline()).startswith(b"dispatcher:"):
-            if proc.returncode is not None:
-                raise RuntimeError("arc dispatcher exited while starting")
-    return proc
+        while not (line := await proc.stdout.readline()).startswith(ready):
+            if proc.returncode is not None or not line:
+                raise RuntimeError(f"arc {name} exited while starting")
+    return proc, line
 
 
 async def bench(args: argparse.Namespace) -> dict[str, object]:
@@ -180,10 +183,12 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
             await producer.start()
             try:
                 for _ in range(args.signals):
-                    await _produce(producer, bus.SIGNALS, make_signal(rng, accounts))
+                    await produce(producer, bus.SIGNALS, make_signal(rng, accounts))
                 await producer.flush()
                 reference = await _reference(bootstrap, bus.SIGNALS, args.signals)
-                proc = await _start_dispatcher(env)
+                proc, _ = await start_service(
+                    env, "dispatcher", "--all-partitions", ready=b"dispatcher:"
+                )
                 try:
                     began, cpu0 = time.perf_counter(), cpu_seconds(proc.pid)
                     async with asyncio.timeout(args.signals / 200 + 60):
@@ -270,7 +275,7 @@ async def _latency(
                 await asyncio.sleep(delay)
             message = make_signal(rng, accounts)
             sent.add(datetime.fromisoformat(message["received_at"]).isoformat())
-            await _produce(producer, bus.SIGNALS, message)
+            await produce(producer, bus.SIGNALS, message)
         await asyncio.sleep(2.0)
         listening.cancel()
     finally:

@@ -74,8 +74,15 @@ def test_production_refuses_broker_acks_on_the_memory_only_broker() -> None:
         Settings(production=True, master_key=GOOD_KEY, ack_policy="broker")
     # Allowed outside production: the benchmarks measure both policies there.
     assert Settings(ack_policy="broker").ack_policy is AckPolicy.BROKER
-    settings = Settings(production=True, master_key=GOOD_KEY, kafka_bootstrap="k:9092")
+    settings = Settings(
+        production=True, master_key=GOOD_KEY, kafka_bootstrap="k:9092", secure_cookies=True
+    )
     assert settings.ack_policy is AckPolicy.BROKER
+
+
+def test_production_refuses_session_cookies_over_plain_http() -> None:
+    with pytest.raises(ValidationError, match="ARC_SECURE_COOKIES is not"):
+        Settings(production=True, master_key=GOOD_KEY, kafka_bootstrap="k:9092")
 
 
 def test_secrets_do_not_show(monkeypatch: pytest.MonkeyPatch) -> None:

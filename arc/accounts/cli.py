@@ -1,5 +1,8 @@
 """`arc account add | list | import`: the served panels, managed from the command line.
 
+The site behind an account (``site``, ``zone``, ``keyholders``, ``schedule``,
+``show``) has its commands in ``arc.accounts.site_cli``.
+
 Keys are read from the command line, stdin (``--key -``, which keeps them out
 of the process list and shell history) or the import file, and are never
 printed back. Serving more customers than the qualified staff allow
@@ -18,7 +21,7 @@ import orjson
 from pydantic import SecretStr, ValidationError
 
 from arc import audit, runtime
-from arc.accounts import service
+from arc.accounts import service, site_cli
 from arc.accounts.models import AccountIn, AccountOut
 from arc.config import Settings
 from arc.db import Connection
@@ -107,6 +110,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--encoding", default="utf-8-sig", help="the file's encoding (default: UTF-8)"
     )
     _override_option(importing)
+    site_cli.add_commands(commands)
 
 
 def _override_option(parser: argparse.ArgumentParser) -> None:
@@ -133,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as error:
         _fail(command, f"configuration: {error}")
         return 1
+    if command in site_cli.COMMANDS:
+        return site_cli.run(args, settings)
     try:
         if command == "add":
             account = _account_in(args)

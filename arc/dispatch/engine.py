@@ -22,8 +22,17 @@ What a signal does, after classification (``classification.classify``):
   a new incident with the plan for its class and grade;
 - a burglary in a second zone within ``confirm_window`` of the first is a
   sequential confirmation: the grade rises to 1 and the plan gains "report
-  to 110" (``plans.CONFIRMED_STEPS``);
-- grade 4 (open/close, tests, bypasses) changes the site state only.
+  to 110" (``plans.CONFIRMED_STEPS``); when both zones' detector
+  technologies are known (``account_zones``) and differ, it is recorded as a
+  two-technology confirmation instead (the change's ``confirmation``);
+- grade 4 (open/close, tests, bypasses) changes the site state only, but
+  for an account with open hours a disarm outside them opens 非时段撤防, and
+  each closing is watched for a site left disarmed, 未按时布防
+  (``open_close``, ``open_close_engine``);
+- a class in storm mode (``storm``) has its would-be new incidents of grade
+  2-3 logged, grouped per shard, or held for a delay; grade 1 never;
+- every new incident carries its account's false alarms of the last 12
+  months, and a warning near the police's limit (``false_alarms``).
 
 A signal seen twice (a producer's retry: the same signal id) is skipped.
 """
@@ -37,11 +46,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from arc.dispatch import lifecycle, site_state
+from arc.accounts.schedule import Schedule
+from arc.dispatch import false_alarms, lifecycle, site_state, storm
 from arc.dispatch.classification import CLASS_NAMES_ZH, Classification, Grade, Overrides, classify
 from arc.dispatch.lifecycle import Change, Incident, Kind, Refused, Role
+from arc.dispatch.open_close import ScheduleWatch
+from arc.dispatch.open_close_engine import OpenCloseDecisions
 from arc.dispatch.plans import CONFIRMED_STEPS, Plans
 from arc.dispatch.signal import Signal
+from arc.dispatch.storm import StormMode, Storms
+from arc.dispatch.storm_engine import StormDecisions
 from arc.dispatch.supervision import Supervisor
 
 SYSTEM = "arc"
@@ -130,10 +144,21 @@ class Shard:
     current: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
     sites: dict[str, site_state.SiteState] = field(default_factory=dict)
     recent: OrderedDict[uuid.UUID, None] = field(default_factory=OrderedDict)
+    false_alarms: false_alarms.FalseAlarms = field(default_factory=false_alarms.FalseAlarms)
+    # class -> the open storm incident (mode group) that the class's signals join.
+    storm_incidents: dict[str, uuid.UUID] = field(default_factory=dict)
+    # (account, class) -> (zone, at) of its last storm-handled signal, to see
+    # a sequential confirmation that storm mode must not swallow.
+    storm_zones: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
+    # The accounts' closing deadlines (open/close supervision, arc.dispatch.open_close).
+    watch: ScheduleWatch = field(default_factory=ScheduleWatch)
 
     def track(self, incident: Incident) -> None:
         """Keep ``incident`` as the one its account's signals of its class join (while open)."""
         key = (incident.account, incident.event_class)
+        if incident.storm == StormMode.GROUP:
+            self._track_storm(incident)
+            return
         if incident.status is lifecycle.Status.CLOSED:
             self.incidents.pop(incident.incident_id, None)
             if self.current.get(key) == incident.incident_id:
@@ -147,12 +172,25 @@ class Shard:
         elif self.current.get(key) == incident.incident_id:
             del self.current[key]
 
+    def _track_storm(self, incident: Incident) -> None:
+        # A storm incident is joined by its class's signals of every account of
+        # the shard, not by its first account's alone: it is never `current`.
+        cls, incident_id = incident.event_class, incident.incident_id
+        if incident.status is lifecycle.Status.CLOSED:
+            self.incidents.pop(incident_id, None)
+        else:
+            self.incidents[incident_id] = incident
+        if incident.status in lifecycle.JOINABLE:
+            self.storm_incidents[cls] = incident_id
+        elif self.storm_incidents.get(cls) == incident_id:
+            del self.storm_incidents[cls]
+
 
 # Why a guard may not be dispatched (None: they may); the staff directory answers it.
 GuardCheck = Callable[[str, datetime], str | None]
 
 
-class Engine:
+class Engine(StormDecisions, OpenCloseDecisions):
     """The decisions of one dispatcher process, for the shards it owns."""
 
     def __init__(
@@ -165,6 +203,8 @@ class Engine:
         supervision_grace: timedelta = timedelta(seconds=30),
         guard_check: GuardCheck | None = None,
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+        false_alarm_limit: int = 3,
+        schedule_grace: timedelta = timedelta(minutes=15),
     ) -> None:
         self.overrides = overrides or Overrides()
         self.plans = plans or Plans()
@@ -172,7 +212,13 @@ class Engine:
         self.confirm_window = confirm_window
         self.supervision_grace = supervision_grace
         self.guard_check = guard_check
+        self.false_alarm_limit = false_alarm_limit
+        self.storms = Storms()  # from storm_modes, reloaded on change
         self.intervals: dict[str, int | None] = {}
+        # account -> zone number (no leading zeros) -> detector technology (account_zones).
+        self.technologies: dict[str, Mapping[str, str]] = {}
+        self.schedule_grace = schedule_grace
+        self.schedules: dict[str, Schedule] = {}  # account -> open hours (account_schedules)
         self.shards: dict[int, Shard] = {}
         self._new_id = new_id
 
@@ -185,10 +231,21 @@ class Engine:
         incidents: Iterable[Incident],
         sites: Mapping[str, tuple[site_state.SiteState, datetime | None]],
         now: datetime,
+        false_alarm_closes: Iterable[tuple[str, datetime]] = (),
+        schedule_checked: Mapping[str, datetime] | None = None,
     ) -> Shard:
-        """Take over a shard with its stored open incidents and site states."""
+        """Take over a shard with its stored open incidents, site states and false alarms."""
         shard = Shard(number, Supervisor(grace=self.supervision_grace, started=now))
+        shard.false_alarms = false_alarms.FalseAlarms(false_alarm_closes)
         shard.supervisor.set_intervals(self.intervals)
+        # schedule_checked: when each account's last 未按时布防 opened (closings up to it were
+        # handled before the restart).
+        shard.watch = ScheduleWatch(
+            grace=self.schedule_grace,
+            started=now,
+            schedules=self.schedules,
+            handled=schedule_checked,
+        )
         for incident in sorted(incidents, key=lambda i: i.opened_at):
             shard.track(incident)
             if incident.event_class == COMMUNICATION and incident.title == LINK_LOST_TITLE:
@@ -197,12 +254,17 @@ class Engine:
             shard.sites[account] = state
             if last_signal_at is not None and account not in shard.supervisor.lost:
                 shard.supervisor.seen(account, last_signal_at)
+            shard.watch.watch(account, now, missed=True)
         self.shards[number] = shard
         return shard
 
     def drop_shard(self, number: int) -> None:
         """Forget a shard (revoked, or its batch failed: it is loaded again)."""
         self.shards.pop(number, None)
+
+    def set_technologies(self, technologies: Mapping[str, Mapping[str, str]]) -> None:
+        """The accounts' zone technologies: account -> zone (no leading zeros) -> technology."""
+        self.technologies = {a: dict(zones) for a, zones in technologies.items()}
 
     def set_intervals(self, intervals: Mapping[str, int | None]) -> None:
         """The accounts' link-test intervals (from ``accounts``, reloaded on change)."""
@@ -228,20 +290,35 @@ class Engine:
         if shard.supervisor.seen(account, signal.received_at):
             self._restore_link(shard, signal, batch)
         verdict = classify(signal, self.overrides)
+        self._open_close_signal(shard, signal, verdict, batch)
         current_id = shard.current.get((account, verdict.event_class))
         current = None if current_id is None else shard.incidents[current_id]
         if verdict.restore:
             if current is not None:
                 self._join(shard, current, signal, verdict, batch)
+            else:
+                self._restore_in_storm(shard, signal, verdict, batch)
             return
         if not verdict.opens_incident:
             return
         if current is not None and signal.received_at - current.updated_at <= self.join_window:
             self._join(shard, current, signal, verdict, batch)
+            return
+        found = self.storms.active(verdict.event_class, signal.received_at)
+        if found is not None and storm.handles(found, verdict.grade):
+            self._in_storm(shard, found, signal, verdict, batch)
         else:
             self._open(shard, signal, verdict, batch)
 
-    def _open(self, shard: Shard, signal: Signal, verdict: Classification, batch: Batch) -> None:
+    def _open(
+        self,
+        shard: Shard,
+        signal: Signal,
+        verdict: Classification,
+        batch: Batch,
+        *,
+        more: Mapping[str, Any] | None = None,
+    ) -> Incident:
         zone = signal.zone
         where = f" 防区 {zone}" if zone else ""
         name = CLASS_NAMES_ZH.get(verdict.event_class, verdict.event_class)
@@ -258,9 +335,16 @@ class Engine:
             at=signal.received_at,
             zone=zone,
             signal_id=signal.signal_id,
+            more={**self._false_alarms(shard, signal.account, signal.received_at), **(more or {})},
         )
         change = _with_details(change, classified_by=verdict.source, code=signal.code_key)
-        self._record(shard, incident, change, batch)
+        return self._record(shard, incident, change, batch)
+
+    def _false_alarms(self, shard: Shard, account: str, at: datetime) -> dict[str, Any]:
+        """The OPEN details that show an account's 12-month false alarms to the operator."""
+        count = shard.false_alarms.count(account, at)
+        found = false_alarms.warning(count, self.false_alarm_limit)
+        return {"false_alarms_12m": count} | ({} if found is None else {"warning": found})
 
     def _join(
         self,
@@ -288,21 +372,62 @@ class Engine:
             and len(incident.zones) > len(before.zones) >= 1
             and signal.received_at - incident.opened_at <= self.confirm_window
         ):
-            zones = ", ".join(sorted(incident.zones))
-            raise_grade = Change(
-                kind=Kind.RAISE_GRADE,
-                at=signal.received_at,
-                actor=SYSTEM,
-                role=Role.SYSTEM,
-                signal_id=signal.signal_id,
-                details={
-                    "grade": int(Grade.LIFE),
-                    "reason": f"顺序确认 sequential confirmation: zones {zones}",
-                    "steps": [s.as_json() for s in CONFIRMED_STEPS[verdict.event_class]],
-                },
+            raise_grade = self._confirmation(
+                signal, verdict.event_class, incident.zones, self.technologies.get(signal.account)
             )
             if incident.grade > Grade.LIFE:
-                self._record(shard, incident, raise_grade, batch)
+                incident = self._record(shard, incident, raise_grade, batch)
+        if incident.held_until is not None:
+            self._held_join(shard, incident, signal, verdict, batch)
+
+    @staticmethod
+    def _confirmation(
+        signal: Signal,
+        event_class: str,
+        zones: Iterable[str],
+        technologies: Mapping[str, str] | None = None,
+    ) -> Change:
+        """The RAISE_GRADE of a confirmation by a second zone: grade 1 and the plan's added steps.
+
+        Two-technology when the new zone's detector and an earlier zone's are
+        both known and differ (a draught may fool a PIR, not a door contact
+        too); sequential when either is unknown or they are the same kind.
+        ``technologies`` are the account's (zone without leading zeros -> technology).
+        """
+        known = technologies or {}
+
+        def technology(zone: str | None) -> str | None:
+            # Zones are numbered without leading zeros, as in site_state and account_zones;
+            # "other" says nothing about how the detector works, so it confirms as unknown.
+            found = None if zone is None else known.get(zone.lstrip("0") or "0")
+            return None if found == "other" else found
+
+        new = technology(signal.zone)
+        ordered = sorted(zones)
+        others = {t for z in ordered if z != signal.zone and (t := technology(z)) is not None}
+        two = new is not None and any(t != new for t in others)
+        how, words = (
+            ("two_technology", "双技术确认 two-technology confirmation")
+            if two
+            else ("sequential", "顺序确认 sequential confirmation")
+        )
+        described = ", ".join(
+            f"{z} ({t})" if (t := technology(z)) is not None else z for z in ordered
+        )
+        return Change(
+            kind=Kind.RAISE_GRADE,
+            at=signal.received_at,
+            actor=SYSTEM,
+            role=Role.SYSTEM,
+            signal_id=signal.signal_id,
+            details={
+                "grade": int(Grade.LIFE),
+                "reason": f"{words}: zones {described}",
+                "confirmation": how,
+                "technologies": {z: technology(z) for z in ordered},
+                "steps": [s.as_json() for s in CONFIRMED_STEPS[event_class]],
+            },
+        )
 
     def _restore_link(self, shard: Shard, signal: Signal, batch: Batch) -> None:
         incident_id = shard.current.get((signal.account, COMMUNICATION))
@@ -329,7 +454,13 @@ class Engine:
     ) -> Incident:
         """Apply ``change`` (an OPEN created ``incident`` already) and put it in ``batch``."""
         if change.kind is not Kind.OPEN:
+            before = incident
             incident = lifecycle.apply(incident, change)
+            if (
+                incident.resolution is lifecycle.Resolution.FALSE_ALARM
+                and before.status is not lifecycle.Status.CLOSED
+            ):
+                shard.false_alarms.add(incident.account, change.at)
         shard.track(incident)
         batch.entries.append(
             Entry(shard.number, incident.incident_id, incident.account, change, command_id)
@@ -373,15 +504,17 @@ class Engine:
     # -- the clock ---------------------------------------------------------------
 
     def on_tick(self, now: datetime, batch: Batch, *, caught_up: Callable[[int], bool]) -> None:
-        """Open faults for missed link tests and escalate overdue plan steps.
+        """Open faults for missed link tests and closings left disarmed; escalate overdue steps.
 
         A shard whose consumer is behind is skipped for supervision: the
         signals that would move its deadlines may still be unread.
         """
         for number, shard in self.shards.items():
+            self._release_held(shard, now, batch)
             if caught_up(number):
                 for account in shard.supervisor.due(now):
                     self._open_link_lost(shard, account, now, batch)
+                self._open_close_tick(shard, now, batch)
             for incident in list(shard.incidents.values()):
                 for index in incident.overdue_steps(now):
                     change = Change(

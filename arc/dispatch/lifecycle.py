@@ -7,6 +7,7 @@ signals of one account and class that belong together. Its life::
      acknowledged / in_progress ──dispatch──▶ dispatched ──arrive──▶ on_site
      dispatched ──cancel_dispatch──▶ in_progress
      acknowledged / in_progress / on_site ──resolve──▶ resolved ──close──▶ closed
+     (on_site: the dispatched guard may resolve too, "site cleared"; people close)
 
 Every change is a ``Change`` (who, when, what). ``apply(state, change)``
 either returns the new state or raises ``Refused`` naming the rule it
@@ -21,6 +22,12 @@ zones, a restore), a step's deadline passes (``escalate``), the grade rises
 Closing needs every required plan step done or waived; only a supervisor
 waives, with a reason (REGULATION.md R4: the plan is followed, or the
 departure from it is recorded).
+
+Storm mode (``arc.dispatch.storm``) adds two changes the system alone makes:
+``release`` (a held incident enters the queue; its plan's deadlines count
+from then) and ``auto_close`` (an incident nobody has taken is closed as
+``storm_logged`` or ``restored``, the departure from the plan recorded in
+the change's reason, which names the storm mode).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from arc.dispatch.plans import StepKind
 
 
 class Status(StrEnum):
@@ -70,6 +79,13 @@ class Resolution(StrEnum):
     TECHNICAL_FAULT = "technical_fault"  # 设备故障 (a fault incident, repaired or scheduled)
     RESTORED = "restored"  # 已自行恢复 (a fault or supervision incident that ended by itself)
     DUPLICATE = "duplicate"  # 重复 (of another incident)
+    STORM_LOGGED = "storm_logged"  # 风暴模式自动记录 (closed by the system: arc.dispatch.storm)
+
+
+# What the system closes an untouched incident with (``auto_close``): storm
+# mode's log, and a held alarm restored before it reached the queue. People
+# may close with ``restored``, never with ``storm_logged``.
+AUTOMATIC = frozenset({Resolution.RESTORED, Resolution.STORM_LOGGED})
 
 
 class FalseAlarmCause(StrEnum):
@@ -108,6 +124,15 @@ class Kind(StrEnum):
     NOTE = "note"
     RESOLVE = "resolve"
     CLOSE = "close"
+    RELEASE = "release"  # a held incident enters the queue (storm mode ``delay``)
+    AUTO_CLOSE = "auto_close"  # the system closes an untouched incident (storm mode)
+
+
+# How a raised grade was confirmed (``raise_grade``'s "confirmation"): by a second
+# zone in sequence, by a second zone of another detector technology (PIR and a
+# door contact, say: one cause rarely fools both), or by a person (a guard on
+# site, an operator who saw it on video).
+CONFIRMATIONS = frozenset({"sequential", "two_technology", "person"})
 
 
 class Refused(Exception):
@@ -168,11 +193,23 @@ class Incident:
     guard_accepted_at: datetime | None = None
     guard_arrived_at: datetime | None = None
     confirmed: bool = False
+    # How it was confirmed (CONFIRMATIONS), so that the operator sees why.
+    confirmation: str | None = None
     escalation_level: int = 0
     resolution: Resolution | None = None
     cause: FalseAlarmCause | None = None
     closed_at: datetime | None = None
     changes: int = 1  # log rows so far, OPEN included
+    # Storm mode (arc.dispatch.storm): the mode that handled it, the accounts
+    # a grouped storm incident collects, and until when a delayed one is held
+    # out of the queue.
+    storm: str | None = None
+    accounts: frozenset[str] = frozenset()
+    held_until: datetime | None = None
+    # The account's false alarms in the 12 months before it opened, and the
+    # warning shown when the police's limit is near (arc.dispatch.false_alarms).
+    false_alarms_12m: int = 0
+    warning: str | None = None
 
     @property
     def open_required_steps(self) -> tuple[int, ...]:
@@ -183,8 +220,8 @@ class Incident:
 
     def overdue_steps(self, now: datetime) -> tuple[int, ...]:
         """Indexes of pending steps past their deadline that were not escalated yet."""
-        if self.status in (Status.RESOLVED, Status.CLOSED):
-            return ()
+        if self.status in (Status.RESOLVED, Status.CLOSED) or self.held_until is not None:
+            return ()  # a held incident's plan starts when it enters the queue
         return tuple(
             i
             for i, s in enumerate(self.steps)
@@ -209,8 +246,13 @@ def open_incident(
     zone: str | None,
     signal_id: uuid.UUID | None,
     actor: str = "arc",
+    more: Mapping[str, Any] | None = None,
 ) -> tuple[Incident, Change]:
-    """A new incident and its OPEN change; ``steps`` are (kind, deadline, required)."""
+    """A new incident and its OPEN change; ``steps`` are (kind, deadline, required).
+
+    ``more`` adds details to the OPEN change; those ``opened`` reads are
+    ``storm``, ``held_until``, ``false_alarms_12m`` and ``warning``.
+    """
     if not 1 <= grade <= 4:
         raise Refused(_LIFECYCLE, f"grade must be 1 to 4, got {grade}")
     change = Change(
@@ -230,6 +272,7 @@ def open_incident(
                 {"kind": kind, "deadline_s": delay.total_seconds(), "required": required}
                 for kind, delay, required in steps
             ],
+            **(more or {}),
         },
     )
     return opened(change), change
@@ -242,6 +285,8 @@ def opened(change: Change) -> Incident:
     d = change.details
     zone = d.get("zone")
     zones = frozenset() if zone is None else frozenset({zone})
+    storm = d.get("storm")
+    held_until = d.get("held_until")
     return Incident(
         incident_id=uuid.UUID(d["incident_id"]),
         account=d["account"],
@@ -262,6 +307,11 @@ def opened(change: Change) -> Incident:
         zones=zones,
         zones_in_alarm=zones,
         first_signal_id=change.signal_id,
+        storm=None if storm is None else str(storm["mode"]),
+        accounts=frozenset({d["account"]}),
+        held_until=None if held_until is None else datetime.fromisoformat(held_until),
+        false_alarms_12m=int(d.get("false_alarms_12m") or 0),
+        warning=d.get("warning"),
     )
 
 
@@ -319,12 +369,14 @@ def _join(incident: Incident, change: Change) -> Incident:
         in_alarm = in_alarm - {zone} if restore else in_alarm | {zone}
     elif restore:
         in_alarm = frozenset()
+    account = change.details.get("account")  # another account joining a storm incident
     return replace(
         incident,
         zones=zones,
         zones_in_alarm=in_alarm,
         restored=restore and not in_alarm,
         signal_count=incident.signal_count + 1,
+        accounts=incident.accounts if account is None else incident.accounts | {account},
     )
 
 
@@ -349,7 +401,12 @@ def _with_step(incident: Incident, index: int, step: Step) -> tuple[Step, ...]:
 
 def _step_done(incident: Incident, change: Change) -> Incident:
     _need_role(change, _PEOPLE, "complete a plan step")
-    _need_status(incident, _WORKING | {Status.DISPATCHED, Status.ON_SITE}, "work the plan of")
+    # Also once resolved: a step done on the phone is often recorded after the guard cleared.
+    _need_status(
+        incident,
+        _WORKING | {Status.DISPATCHED, Status.ON_SITE, Status.RESOLVED},
+        "work the plan of",
+    )
     index = _step_index(incident, change)
     step = replace(
         incident.steps[index],
@@ -390,8 +447,18 @@ def _dispatch(incident: Incident, change: Change) -> Incident:
         raise Refused(_LIFECYCLE, "dispatch names the guard")
     if change.details.get("override") is not None:
         _reason(change, "overriding the proposed guard")
+    # Sending the guard is the plan's "dispatch a guard" step, done by this change.
+    steps = incident.steps
+    for index, step in enumerate(steps):
+        if step.kind == StepKind.DISPATCH_GUARD and step.status is StepStatus.PENDING:
+            done = replace(
+                step, status=StepStatus.DONE, by=change.actor, outcome=guard, done_at=change.at
+            )
+            steps = _with_step(incident, index, done)
+            break
     return replace(
         incident,
+        steps=steps,
         status=Status.DISPATCHED,
         guard=guard,
         guard_accepted_at=None,
@@ -454,7 +521,13 @@ def _raise_grade(incident: Incident, change: Change) -> Incident:
         )
         for s in change.details.get("steps", ())
     )
-    return replace(incident, grade=grade, confirmed=True, steps=incident.steps + added)
+    how = change.details.get("confirmation")
+    if how not in CONFIRMATIONS:
+        # Rows written before the kind was recorded were the dispatcher's sequential ones.
+        how = "sequential" if change.role is Role.SYSTEM else "person"
+    return replace(
+        incident, grade=grade, confirmed=True, confirmation=how, steps=incident.steps + added
+    )
 
 
 def _escalate(incident: Incident, change: Change) -> Incident:
@@ -478,6 +551,12 @@ def _note(incident: Incident, change: Change) -> Incident:
 
 
 def _resolve(incident: Incident, change: Change) -> Incident:
+    if change.role is Role.GUARD:
+        # The guard on site clears it (现场处置完毕); an operator still closes it
+        # with the resolution code.
+        _need_the_guard(incident, change, "clear the site")
+        _need_status(incident, frozenset({Status.ON_SITE}), "clear")
+        return replace(incident, status=Status.RESOLVED)
     _need_role(change, _PEOPLE, "resolve an incident")
     _need_status(incident, _WORKING | {Status.ON_SITE}, "resolve")
     return replace(incident, status=Status.RESOLVED)
@@ -489,9 +568,10 @@ def _close(incident: Incident, change: Change) -> Incident:
     try:
         resolution = Resolution(str(change.details.get("resolution")))
     except ValueError:
-        raise Refused(
-            _LIFECYCLE, f"closing needs a resolution code ({', '.join(Resolution)})"
-        ) from None
+        codes = ", ".join(r for r in Resolution if r is not Resolution.STORM_LOGGED)
+        raise Refused(_LIFECYCLE, f"closing needs a resolution code ({codes})") from None
+    if resolution is Resolution.STORM_LOGGED:
+        raise Refused(_LIFECYCLE, "storm_logged is given by storm mode only, not by people")
     cause = None
     if resolution is Resolution.FALSE_ALARM:
         try:
@@ -511,6 +591,38 @@ def _close(incident: Incident, change: Change) -> Incident:
     )
 
 
+def _release(incident: Incident, change: Change) -> Incident:
+    _need_role(change, frozenset({Role.SYSTEM}), "release a held incident")
+    _need_status(incident, JOINABLE, "release")
+    if incident.held_until is None:
+        raise Refused(_LIFECYCLE, "the incident is not held")
+    # The plan's deadlines count from when it reaches the queue, as if it
+    # opened then: otherwise a delay longer than a step's deadline would
+    # put it in front of the operator already overdue.
+    shift = change.at - incident.opened_at
+    steps = tuple(
+        replace(s, deadline=s.deadline + shift) if s.status is StepStatus.PENDING else s
+        for s in incident.steps
+    )
+    return replace(incident, held_until=None, steps=steps)
+
+
+def _auto_close(incident: Incident, change: Change) -> Incident:
+    _need_role(change, frozenset({Role.SYSTEM}), "close an incident automatically")
+    # Only what no person has touched: once someone took it, people close it.
+    _need_status(incident, frozenset({Status.NEW}), "close automatically")
+    try:
+        resolution = Resolution(str(change.details.get("resolution")))
+    except ValueError:
+        resolution = None
+    if resolution not in AUTOMATIC:
+        raise Refused(_LIFECYCLE, f"the system closes with {' or '.join(sorted(AUTOMATIC))} only")
+    _reason(change, "closing automatically")
+    return replace(
+        incident, status=Status.CLOSED, resolution=resolution, held_until=None, closed_at=change.at
+    )
+
+
 _HANDLERS = {
     Kind.JOIN: _join,
     Kind.ACKNOWLEDGE: _acknowledge,
@@ -526,6 +638,8 @@ _HANDLERS = {
     Kind.NOTE: _note,
     Kind.RESOLVE: _resolve,
     Kind.CLOSE: _close,
+    Kind.RELEASE: _release,
+    Kind.AUTO_CLOSE: _auto_close,
 }
 
 
@@ -576,11 +690,17 @@ def to_json(incident: Incident) -> dict[str, Any]:
         "guard_accepted_at": _time(incident.guard_accepted_at),
         "guard_arrived_at": _time(incident.guard_arrived_at),
         "confirmed": incident.confirmed,
+        "confirmation": incident.confirmation,
         "escalation_level": incident.escalation_level,
         "resolution": None if incident.resolution is None else incident.resolution.value,
         "cause": None if incident.cause is None else incident.cause.value,
         "closed_at": _time(incident.closed_at),
         "changes": incident.changes,
+        "storm": incident.storm,
+        "accounts": sorted(incident.accounts),
+        "held_until": _time(incident.held_until),
+        "false_alarms_12m": incident.false_alarms_12m,
+        "warning": incident.warning,
     }
 
 
@@ -619,9 +739,16 @@ def from_json(d: Mapping[str, Any]) -> Incident:
         guard_accepted_at=_parse_time(d["guard_accepted_at"]),
         guard_arrived_at=_parse_time(d["guard_arrived_at"]),
         confirmed=d["confirmed"],
+        confirmation=d.get("confirmation"),  # absent in states stored before it was kept
         escalation_level=d["escalation_level"],
         resolution=None if d["resolution"] is None else Resolution(d["resolution"]),
         cause=None if d["cause"] is None else FalseAlarmCause(d["cause"]),
         closed_at=_parse_time(d["closed_at"]),
         changes=d["changes"],
+        # States stored before storm mode and the false-alarm count lack these.
+        storm=d.get("storm"),
+        accounts=frozenset(d.get("accounts") or (d["account"],)),
+        held_until=_parse_time(d.get("held_until")),
+        false_alarms_12m=d.get("false_alarms_12m", 0),
+        warning=d.get("warning"),
     )

@@ -114,6 +114,12 @@ DEFAULT_PLANS: Final[Mapping[str, tuple[PlanStep, ...]]] = MappingProxyType(
             _s(_K.SCHEDULE_SERVICE, 86_400, required=False),
         ),
         "unclassified": (_s(_K.REVIEW_SIGNAL, 600),),
+        # Open/close supervision (未按时布防, 非时段撤防): the keyholders know whether it
+        # is them (a manager who forgot, staff working late); a guard when nobody does.
+        "open_close": (
+            _s(_K.CALL_KEYHOLDERS, 300),
+            _s(_K.DISPATCH_GUARD, 1800, required=False),
+        ),
     }
 )
 # A plan for anything a centre raised above grade 4 that has no plan of its own.

@@ -26,12 +26,14 @@ import asyncpg
 import orjson
 
 from arc import bus, db
+from arc.accounts import sites
 from arc.config import Settings
-from arc.dispatch import lifecycle, store
+from arc.dispatch import lifecycle, store, storm_store
 from arc.dispatch.classification import Grade, Override, Overrides
 from arc.dispatch.engine import Batch, Command, Engine
 from arc.dispatch.plans import PlanOverride, Plans, PlanStep, StepKind
 from arc.dispatch.signal import Signal
+from arc.dispatch.storm import Storms
 from arc.guards import service as staff_service
 from arc.guards.eligibility import ineligibility
 from arc.guards.models import Staff
@@ -94,6 +96,9 @@ class Dispatcher:
                 "SELECT account, event_class, grade, steps FROM response_plans"
             )
             staff = await staff_service.list_staff(conn=conn)
+            storms = await storm_store.list_storms(conn=conn, now=self._clock())
+            technologies = await sites.load_zone_technologies(conn=conn)
+            schedules = await sites.load_schedules(conn=conn)
         self.engine.overrides = Overrides(
             Override(
                 match=r["match"],
@@ -105,9 +110,12 @@ class Dispatcher:
             for r in overrides
         )
         self.engine.plans = Plans(_plan_override(r) for r in plans)
+        self.engine.storms = Storms(storms)
         directory: dict[str, Staff] = {str(s.staff_id): s for s in staff}
         self.engine.guard_check = functools.partial(guard_refusal, directory)
         self.engine.set_intervals({r["account"]: r["link_test_seconds"] for r in accounts})
+        self.engine.set_technologies(technologies)
+        self.engine.set_schedules(schedules, self._clock())
 
     # -- partitions ---------------------------------------------------------------
 
@@ -137,8 +145,14 @@ class Dispatcher:
         async with self._pool.acquire() as conn:
             for number in numbers:
                 stored = await store.load_shard(conn, number, topics)
+                now = self._clock()
                 self.engine.load_shard(
-                    number, incidents=stored.incidents, sites=stored.sites, now=self._clock()
+                    number,
+                    incidents=stored.incidents,
+                    sites=stored.sites,
+                    now=now,
+                    false_alarm_closes=await store.load_false_alarms(conn, number, now),
+                    schedule_checked=await store.load_schedule_checks(conn, number, now),
                 )
                 self._writer.heads[number] = stored.head
                 for topic in topics:
@@ -332,6 +346,8 @@ async def run_dispatcher(
         join_window=timedelta(seconds=settings.incident_join_window),
         confirm_window=timedelta(seconds=settings.confirmation_window),
         supervision_grace=timedelta(seconds=settings.supervision_grace),
+        false_alarm_limit=settings.false_alarm_limit,
+        schedule_grace=timedelta(seconds=settings.schedule_grace),
     )
     dispatcher = Dispatcher(
         pool=pool,

@@ -95,6 +95,7 @@ __all__ = [
     "SiteState",
     "ZoneAlarm",
     "apply",
+    "arming",
     "from_json",
     "summary_en",
     "summary_zh",
@@ -730,3 +731,13 @@ def summary_zh(state: SiteState) -> str:
 def summary_en(state: SiteState) -> str:
     """Return a one-line English summary for an operator, times in Beijing time."""
     return _summary(state, _EN)
+
+
+def arming(signal: Signal) -> bool | None:
+    """True for a closing (the partition is armed), False for an opening, None otherwise."""
+    effect = _effect(signal)
+    if effect == "arm":
+        return True
+    if effect == "disarm":
+        return False
+    return None

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from arc import chain, db
-from arc.dispatch import lifecycle, site_state
+from arc.dispatch import false_alarms, lifecycle, open_close, site_state
 from arc.dispatch.engine import Batch, Entry
 from arc.dispatch.lifecycle import Incident
 from arc.model import beijing_day
@@ -236,3 +236,31 @@ def rebuild_changes(rows: Iterable[Mapping[str, Any]]) -> list[lifecycle.Change]
         )
         for r in rows
     ]
+
+
+async def load_false_alarms(
+    conn: db.Connection, shard: int, now: datetime
+) -> list[tuple[str, datetime]]:
+    """Each false alarm of ``shard``'s accounts closed in the 365 days before ``now``."""
+    rows = await conn.fetch(
+        "SELECT account, closed_at FROM incidents WHERE shard = $1"
+        " AND resolution = 'false_alarm' AND closed_at > $2",
+        shard,
+        now - false_alarms.WINDOW,
+    )
+    return [(r["account"], r["closed_at"]) for r in rows]
+
+
+async def load_schedule_checks(
+    conn: db.Connection, shard: int, now: datetime
+) -> dict[str, datetime]:
+    """When the last 未按时布防 of each of ``shard``'s accounts opened (the week before ``now``)."""
+    # The class as a literal: it is what lets the planner use 0006's partial index.
+    rows = await conn.fetch(
+        "SELECT account, max(opened_at) AS opened FROM incidents WHERE shard = $1"
+        " AND event_class = 'open_close' AND title = $2 AND opened_at > $3 GROUP BY account",
+        shard,
+        open_close.NOT_ARMED_TITLE,
+        now - open_close.LOOKBACK,
+    )
+    return {r["account"]: r["opened"] for r in rows}

@@ -1,4 +1,4 @@
-"""`arc staff add | list | import` and `arc rules staffing`: staff and 表1 from the command line.
+"""`arc staff add | list | import | propose`, `arc rules staffing`: staff and 表1, by command.
 
 ``arc rules staffing --customers N`` needs no database: it prints what 表1
 requires. Everything else works on the centre's database, found as ``arc
@@ -14,7 +14,7 @@ import json
 import sys
 import uuid
 from collections.abc import Sequence
-from datetime import date, time
+from datetime import UTC, date, datetime, time
 
 import orjson
 from pydantic import ValidationError
@@ -25,6 +25,7 @@ from arc.guards import service, staffing
 from arc.guards.models import StaffIn, StaffOut, parse_position, parse_shift
 from arc.guards.staffing import Category
 from arc.imports import ImportRejected, UnreadableFile, read_text
+from arc.model import BEIJING
 from arc.terminal import print_table
 
 COMMANDS = ("staff", "rules")
@@ -115,6 +116,19 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--encoding", default="utf-8-sig", help="the file's encoding (default: UTF-8)"
     )
 
+    propose = commands.add_parser(
+        "propose",
+        help="rank the patrol guards for an alarm at an account's site, and why not the others",
+        description="The patrol guards who may be sent to the account's site now (qualified, "
+        "on shift, on the site's beat), nearest first, then by open assignments; every other "
+        "guard with the reasons.",
+    )
+    propose.add_argument("account", help="the account whose site it is")
+    propose.add_argument(
+        "--at", type=_moment, metavar="TIME", help="ISO 8601 (default: now; no offset: Beijing)"
+    )
+    propose.add_argument("--json", action="store_true", help="JSON instead of tables")
+
     rules = subparsers.add_parser("rules", help="the regulations the centre is held to")
     topics = rules.add_subparsers(dest="rules_command", required=True)
     staffing_cmd = topics.add_parser(
@@ -134,6 +148,14 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=BEIJING)
 
 
 def _shift(text: str) -> tuple[time, time]:
@@ -167,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
             return asyncio.run(_add(settings, _staff_in(args), args.replace))
         if args.staff_command == "list":
             return asyncio.run(_list(settings, as_json=args.json, on=args.on))
+        if args.staff_command == "propose":
+            return asyncio.run(_propose(settings, args.account, args.at, as_json=args.json))
         return _import(settings, args.file, args.encoding)
     except ValidationError as error:
         for item in error.errors():
@@ -281,6 +305,68 @@ async def _list(settings: Settings, *, as_json: bool, on: date | None) -> int:
     eligible = sum(counts.values())
     by_category = ", ".join(f"{c.value} {n}" for c, n in counts.items())
     print(f"{len(staff)} staff, {eligible} eligible on {day} ({by_category})")
+    return 0
+
+
+async def _propose(settings: Settings, account: str, at: datetime | None, *, as_json: bool) -> int:
+    moment = at or datetime.now(UTC)
+    async with _database(settings) as conn:
+        try:
+            ranking = await service.propose_guards(conn=conn, account=account, now=moment)
+        except service.UnknownAccount as error:
+            _fail("staff propose", str(error))
+            return 1
+    local = moment.astimezone(BEIJING)
+    if as_json:
+        data = {
+            "account": account,
+            "at": moment.isoformat(),
+            "proposals": [
+                {
+                    "staff_id": str(p.staff.staff_id),
+                    "name": p.staff.name,
+                    "distance_m": None if p.distance_m is None else round(p.distance_m),
+                    "load": p.load,
+                    "shift": p.staff.shift,
+                    "beat": p.staff.beat,
+                }
+                for p in ranking.proposals
+            ],
+            "excluded": [
+                {"staff_id": str(e.staff.staff_id), "name": e.staff.name, "reasons": e.reasons}
+                for e in ranking.excluded
+            ],
+        }
+        _print_json(data)
+        return 0
+    print(f"account {account}, {local:%Y-%m-%d %H:%M} 北京时间 Beijing time")
+    rows = [("RANK", "NAME", "STAFF ID", "DISTANCE", "OPEN", "SHIFT", "BEAT")]
+    for index, p in enumerate(ranking.proposals, start=1):
+        distance = "unknown" if p.distance_m is None else f"{p.distance_m / 1000:.1f} km"
+        rows.append(
+            (
+                str(index),
+                p.staff.name,
+                str(p.staff.staff_id),
+                distance,
+                str(p.load),
+                p.staff.shift or "-",
+                p.staff.beat or "-",
+            )
+        )
+    print_table(rows)
+    print(f"{len(ranking.proposals)} proposed (建议派遣)")
+    if ranking.excluded:
+        print()
+        excluded = [("NOT PROPOSED", "STAFF ID", "SHIFT", "BEAT")]
+        notes: dict[int, Sequence[str]] = {}
+        for e in ranking.excluded:
+            notes[len(excluded)] = e.reasons
+            excluded.append(
+                (e.staff.name, str(e.staff.staff_id), e.staff.shift or "-", e.staff.beat or "-")
+            )
+        print_table(excluded, notes)
+        print(f"{len(ranking.excluded)} not proposed (不予派遣), each with the reasons")
     return 0
 
 

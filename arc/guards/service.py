@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from arc import audit
 from arc.db import Connection
 from arc.guards import staffing
+from arc.guards.assignment import Ranking, rank
 from arc.guards.eligibility import ineligibility
 from arc.guards.models import Staff, StaffIn, StaffOut, parse_shift
 from arc.guards.staffing import Category, Compliance
@@ -116,6 +117,14 @@ class StaffNotFound(StaffError):
     def __init__(self, staff_id: uuid.UUID) -> None:
         super().__init__(f"no member of staff has the id {staff_id}")
         self.staff_id = staff_id
+
+
+class UnknownAccount(LookupError):
+    """No account has that id (in any letter case): there is no site to propose guards for."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__(f"no account {account}")
+        self.account = account
 
 
 class StaffingRefused(Exception):
@@ -345,6 +354,49 @@ async def check_onboarding(
         },
     )
     return status
+
+
+# --- proposing guards for a site ---------------------------------------------------------------
+
+
+async def propose_guards(*, conn: Connection, account: str, now: datetime) -> Ranking:
+    """Rank the patrol guards for an alarm at ``account``'s site at ``now``, and why not others.
+
+    The site's position and beat come from ``account_sites`` (none recorded:
+    guards are not filtered by beat, and those with a position are not
+    ordered by distance); a guard's load is the incidents not closed that
+    they are dispatched to.
+    """
+    site = await conn.fetchrow(
+        "SELECT a.account, s.latitude, s.longitude, s.beat FROM accounts a"
+        " LEFT JOIN account_sites s USING (account) WHERE upper(a.account) = upper($1)",
+        account.strip(),
+    )
+    if site is None:
+        raise UnknownAccount(account.strip())
+    position = (
+        None
+        if site["latitude"] is None or site["longitude"] is None
+        else (site["latitude"], site["longitude"])
+    )
+    rows = await conn.fetch(
+        "SELECT guard, count(*) AS open FROM incidents"
+        " WHERE status <> 'closed' AND guard IS NOT NULL GROUP BY guard"
+    )
+    load: dict[uuid.UUID, int] = {}
+    for row in rows:
+        try:
+            load[uuid.UUID(row["guard"])] = row["open"]
+        except ValueError:
+            continue  # not a staff id (hand-made data): it loads nobody
+    # Guards only: listing every operator and installer as "not patrol staff" hides the
+    # guards the operator needs to see the reasons for.
+    staff = [
+        s
+        for s in await list_staff(conn=conn, on=beijing_day(now))
+        if s.category is Category.PATROL_RESPONSE
+    ]
+    return rank(staff, site_position=position, beat=site["beat"], at=now, open_assignments=load)
 
 
 # --- CSV import ---------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ DAY_COLUMNS: Mapping[str, str] = {
     "signal_log": "received_at",
     "quarantine": "received_at",
     "audit_log": "at",
+    "incident_log": "at",
+    "access_audit": "at",
 }
 # pg_advisory_xact_lock key for signing: "ARC_DGST" as a big-endian bigint.
 _LOCK_KEY = int.from_bytes(b"ARC_DGST", "big")

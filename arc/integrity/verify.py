@@ -56,6 +56,7 @@ TABLES: Mapping[str, tuple[str, str, str | None]] = {
     "quarantine": ("quarantine_id", "received_at", "arc.quarantine"),
     "audit_log": ("audit_id", "at", None),
     "incident_log": ("entry_id", "at", None),
+    "access_audit": ("access_id", "at", None),
 }
 _MAX_BREAKS = 10  # listed per chain beyond the first; the rest are counted
 _PREFETCH = 2000  # rows per cursor round trip
@@ -261,6 +262,9 @@ async def _writer_heads(conn: Connection) -> dict[tuple[str, int], tuple[int, by
     # The dispatcher keeps the heads of incident_log's chains itself.
     for r in await conn.fetch("SELECT shard, chain_seq, chain_hash FROM incident_chain_heads"):
         heads[("incident_log", r["shard"])] = (r["chain_seq"], bytes(r["chain_hash"]))
+    # arc.auth.access keeps access_audit's, moved with each row.
+    for r in await conn.fetch("SELECT shard, chain_seq, chain_hash FROM access_audit_heads"):
+        heads[("access_audit", r["shard"])] = (r["chain_seq"], bytes(r["chain_hash"]))
     return heads
 
 

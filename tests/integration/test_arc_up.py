@@ -157,7 +157,7 @@ async def test_demo_serves_tcp_and_udp_stops_cleanly_and_keeps_its_log(
     # Every line is in its stable form, each endpoint once, "ready" last.
     for line in endpoints.lines:
         assert any(p.fullmatch(line) for p in LINES.values()), f"unexpected line {line!r}"
-    for name in ("database", "broker", "logwriter", "dc09", "demo", "ready"):
+    for name in ("database", "broker", "logwriter", "dc09", "http", "demo", "ready"):
         count = sum(bool(LINES[name].fullmatch(line)) for line in endpoints.lines)
         assert count == 1, f"{name} line printed {count} times: {endpoints.lines}"
     assert LINES["ready"].fullmatch(endpoints.lines[-1])

@@ -52,6 +52,8 @@ LINES: dict[str, re.Pattern[str]] = {
     "dc09": re.compile(r"dc09: tcp://127\.0\.0\.1:(\d+) udp://127\.0\.0\.1:(\d+)"),
     "demo_staff": re.compile(r"demo: staff 41 \(40 eligible\)"),
     "demo": re.compile(r"demo: accounts 1234, 5678, A1B2, C3D4"),
+    "http": re.compile(r"http: http://127\.0\.0\.1:(\d+)"),
+    "demo_login": re.compile(r"demo: console login (\w+) / (\S+) \(zh: \S+\)"),
     "ready": re.compile(r"arc: ready \(Ctrl-C stops\)"),
 }
 
@@ -287,6 +289,7 @@ class Endpoints:
     broker_port: int
     tcp_port: int
     udp_port: int
+    http_port: int
 
 
 class ArcUp:
@@ -390,7 +393,7 @@ class ArcUp:
                 match = pattern.fullmatch(line)
                 if match is not None:
                     found.setdefault(name, match)
-        missing = {"database", "broker", "logwriter", "dc09"} - found.keys()
+        missing = {"database", "broker", "logwriter", "dc09", "http"} - found.keys()
         assert not missing, f"arc up printed no {sorted(missing)} line: {lines}"
         return Endpoints(
             lines=lines,
@@ -398,6 +401,7 @@ class ArcUp:
             broker_port=int(found["broker"][1]),
             tcp_port=int(found["dc09"][1]),
             udp_port=int(found["dc09"][2]),
+            http_port=int(found["http"][1]),
         )
 
     def tree(self) -> list[Proc]:

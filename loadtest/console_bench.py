@@ -1,0 +1,216 @@
+"""Console benchmark: signal→console latency, as a logged-in operator's live queue sees it.
+
+Against the embedded PostgreSQL and broker, started here in a scratch
+directory, with ``arc dispatcher`` and ``arc console`` as their own
+processes (as ``arc up`` runs them). An operator logs in over HTTP and opens
+the live queue's stream (``/api/queue/stream``, server-sent events, what the
+page reads). Signals of ``--accounts`` panels are put on ``arc.signals`` at
+``--rate`` per second for ``--seconds``; for each incident change a signal
+caused, latency = when the event reached the client − the signal's
+``received_at``.
+
+The reference, in the same run and for the same signals: a bare consumer of
+``arc.incidents`` (what the console itself reads). The difference is what the
+console adds: its consumer, the fan-out and the HTTP stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+from argon2 import PasswordHasher
+
+from arc import bus, db
+from arc.auth import service as users
+from arc.auth.models import Role
+from arc.embedded import EmbeddedBroker, EmbeddedPostgres
+from arc.runtime import with_credentials
+from loadtest.dispatch_bench import APP_PASSWORD, make_signal, produce, start_service
+from loadtest.receive_bench import cpu_seconds
+
+PASSWORD = "Load-Operator-Passphrase-1"  # noqa: S105 - a scratch database's user
+FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # one login, not measured
+
+
+def _percentiles(samples: list[float]) -> dict[str, float | int | None]:
+    ordered = sorted(samples)
+    if not ordered:
+        return {"samples": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+    return {
+        "samples": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p99_ms": round(ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
+
+
+async def _sse(
+    client: httpx.AsyncClient, sent: set[str], out: list[float], ready: asyncio.Event
+) -> None:
+    """Read the live queue as the page does; time each change a sent signal caused."""
+    async with client.stream("GET", "/api/queue/stream", timeout=None) as stream:
+        if stream.status_code != 200:
+            raise RuntimeError(f"stream refused: {stream.status_code}")
+        async for line in stream.aiter_lines():
+            if line == "event: hello":
+                ready.set()
+            elif line.startswith("data: "):
+                now = datetime.now(UTC)
+                change = orjson.loads(line[6:])
+                if change.get("updated_at") in sent:
+                    out.append((now - datetime.fromisoformat(change["updated_at"])).total_seconds())
+
+
+async def _topic(consumer: bus.Consumer, sent: set[str], out: list[float]) -> None:
+    """The reference: the same changes read straight off ``arc.incidents``."""
+    while True:
+        batches = await consumer.getmany(timeout_ms=100)
+        now = datetime.now(UTC)
+        for records in batches.values():
+            for record in records:
+                change = orjson.loads(record.value or b"")
+                if change["updated_at"] in sent:
+                    out.append((now - datetime.fromisoformat(change["updated_at"])).total_seconds())
+
+
+async def bench(args: argparse.Namespace) -> dict[str, object]:
+    scratch = Path(tempfile.mkdtemp(prefix="arc-console-bench-"))
+    rng = random.Random(11)
+    accounts = [f"{n:04X}" for n in range(0x2000, 0x2000 + args.accounts)]
+    console_lat: list[float] = []
+    topic_lat: list[float] = []
+    try:
+        with EmbeddedPostgres(scratch / "postgres") as postgres, EmbeddedBroker() as broker:
+            admin_dsn = postgres.dsn().get_secret_value()
+            conn = await db.connect(admin_dsn)
+            try:
+                await db.migrate(conn=conn)
+                await conn.execute(f"ALTER ROLE arc_app LOGIN PASSWORD '{APP_PASSWORD}'")
+                await conn.executemany(
+                    "INSERT INTO accounts (account, link_test_seconds) VALUES ($1, 3600)",
+                    [(a,) for a in accounts],
+                )
+                await users.add_user(
+                    conn=conn,
+                    username="bench",
+                    display_name="bench",
+                    role=Role.OPERATOR,
+                    password=PASSWORD,
+                    actor="console_bench",
+                    hasher=FAST,
+                )
+            finally:
+                await conn.close()
+            bootstrap = broker.bootstrap
+            await bus.ensure_topics(bootstrap)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ARC_")}
+            env.update(
+                ARC_DATABASE_URL=with_credentials(
+                    postgres.dsn(), "arc_app", APP_PASSWORD
+                ).get_secret_value(),
+                ARC_KAFKA_BOOTSTRAP=bootstrap,
+                ARC_HTTP_PORT="0",
+            )
+            dispatcher, _ = await start_service(
+                env, "dispatcher", "--all-partitions", ready=b"dispatcher:"
+            )
+            console, line = await start_service(env, "console", ready=b"http:")
+            url = line.decode().split()[1]
+            producer = bus.make_producer(bootstrap, linger_ms=5)
+            reference = bus.make_consumer(bootstrap, group_id=None, client_id="bench-reference")
+            await producer.start()
+            await reference.start()
+            client = httpx.AsyncClient(base_url=url, timeout=30)
+            tasks: list[asyncio.Task[None]] = []
+            try:
+                login = await client.post(
+                    "/login", data={"username": "bench", "password": PASSWORD}
+                )
+                if login.status_code != 303:
+                    raise RuntimeError(f"login refused: {login.status_code}")
+                await reference.topics()
+                parts = [
+                    bus.TopicPartition(bus.INCIDENTS, n)
+                    for n in reference.partitions_for_topic(bus.INCIDENTS) or ()
+                ]
+                reference.assign(parts)
+                await reference.seek_to_end(*parts)
+                for tp in parts:
+                    await reference.position(tp)
+                sent: set[str] = set()
+                ready = asyncio.Event()
+                tasks = [
+                    asyncio.create_task(_sse(client, sent, console_lat, ready)),
+                    asyncio.create_task(_topic(reference, sent, topic_lat)),
+                ]
+                async with asyncio.timeout(30):
+                    await ready.wait()
+                cpu0 = cpu_seconds(console.pid)
+                interval = 1.0 / args.rate
+                start = time.perf_counter()
+                for n in range(int(args.rate * args.seconds)):
+                    delay = start + n * interval - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    message = make_signal(rng, accounts)
+                    sent.add(datetime.fromisoformat(message["received_at"]).isoformat())
+                    await produce(producer, bus.SIGNALS, message)
+                sending = time.perf_counter() - start
+                await asyncio.sleep(3.0)
+                cpu = cpu_seconds(console.pid) - cpu0
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await client.aclose()
+                await reference.stop()
+                await producer.stop()
+                for proc in (console, dispatcher):
+                    proc.terminate()
+                    async with asyncio.timeout(30):
+                        await proc.wait()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    console_stats = _percentiles(console_lat)
+    topic_stats = _percentiles(topic_lat)
+    ratio = None
+    if console_stats["p99_ms"] and topic_stats["p99_ms"]:
+        ratio = round(float(console_stats["p99_ms"]) / float(topic_stats["p99_ms"]), 2)
+    return {
+        "rate_per_s": args.rate,
+        "seconds": args.seconds,
+        "achieved_rate_per_s": round(args.rate * args.seconds / sending),
+        "accounts": args.accounts,
+        "console": console_stats,
+        "reference_arc_incidents": topic_stats,
+        "p99_ratio_console_to_reference": ratio,
+        "console_cpu_share": round(cpu / (sending + 3.0), 3),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=1_000.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    result = asyncio.run(bench(args))
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
