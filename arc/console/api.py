@@ -67,10 +67,20 @@ async def queue(
 async def load(
     reading: Annotated[Reading, audited_read(Permission.STAFFING_READ)], request: Request
 ) -> Response:
-    """Each person's incidents taken and closed in the last hour (supervisors' view)."""
+    """Each person's work in the last hour, and new incidents per class (a flood: storm mode?)."""
     now = console(request).clock()
     rows = await queries.operator_load(conn=reading.conn, now=now)
-    return _json({"load": [{"actor": r.actor, "taken": r.taken, "closed": r.closed} for r in rows]})
+    recent = await queries.recent_by_class(conn=reading.conn, now=now)
+    return _json(
+        {
+            "load": [{"actor": r.actor, "taken": r.taken, "closed": r.closed} for r in rows],
+            "window_minutes": int(queries.FLOOD_WINDOW.total_seconds() // 60),
+            "classes": [
+                {"event_class": c, "incidents": n, "flood": n >= queries.FLOOD_INCIDENTS}
+                for c, n in recent
+            ],
+        }
+    )
 
 
 def _event(name: str, data: Any) -> bytes:

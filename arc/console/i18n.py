@@ -9,7 +9,7 @@ dispatcher's own tables where it has them (``CLASS_NAMES_ZH``,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
@@ -73,6 +73,13 @@ _WORDS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
         "queue.oldest": ("最久等待", "Oldest waiting"),
         "queue.load": ("值守人员近1小时处理量", "Operators' load, last hour"),
         "queue.sound": ("声音提示", "Sound alerts"),
+        "queue.taken": ("接警", "Taken"),
+        "queue.closed": ("结案", "Closed"),
+        "queue.recent": ("近5分钟新警情（按类别）", "New incidents in 5 minutes, by class"),
+        "queue.flood": (
+            "警情激增：考虑启用风暴模式（arc storm start）",
+            "Flood: consider storm mode (arc storm start)",
+        ),
         "col.grade": ("等级", "Grade"),
         "col.class": ("类别", "Class"),
         "col.account": ("用户编号", "Account"),
@@ -91,6 +98,11 @@ _WORDS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
         "incident.done": ("完成", "Done"),
         "incident.waive": ("免除（主管）", "Waive (supervisor)"),
         "incident.storm": ("风暴模式", "Storm mode"),
+        "clock.accept": ("接受用时", "Time to accept"),
+        "clock.arrive": ("到场用时", "Time to arrive"),
+        "clock.clear": ("处置用时", "Time to clear"),
+        "clock.target": ("目标", "target"),
+        "clock.late": ("超时", "late"),
         "step.done": ("已完成", "done"),
         "step.waived": ("已免除", "waived"),
         "step.optional": ("可选", "optional"),
@@ -246,6 +258,14 @@ def resolution_choices(lang: Lang) -> list[tuple[str, str]]:
 def cause_choices(lang: Lang) -> list[tuple[str, str]]:
     """(code, name) of every false-alarm cause."""
     return [(c.value, _pick(_CAUSE[c], lang)) for c in FalseAlarmCause]
+
+
+def duration(value: timedelta) -> str:
+    """A duration as ``M:SS`` (``H:MM:SS`` from an hour), the way a stopwatch shows it."""
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def beijing(value: datetime | None) -> str:

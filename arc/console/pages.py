@@ -36,6 +36,7 @@ from arc.console.deps import (
     peer,
 )
 from arc.db import Connection
+from arc.dispatch import lifecycle, response_times
 from arc.guards import service as guards
 from arc.model import BEIJING
 
@@ -46,11 +47,15 @@ TEMPLATES.env.globals.update(
     class_name=i18n.class_name,
     step_name=i18n.step_name,
     beijing=i18n.beijing,
+    duration=i18n.duration,
 )
 TEMPLATES.env.filters["time"] = lambda value: i18n.beijing(
     datetime.fromisoformat(value) if isinstance(value, str) else value
 )
 # JSON as people read it: Chinese as Chinese, not \\u escapes (autoescaping still applies).
+TEMPLATES.env.globals["guard_clocks"] = lambda state, now: response_times.clocks(
+    lifecycle.from_json(state), now
+)
 TEMPLATES.env.filters["readable"] = lambda value: orjson.dumps(value, default=str).decode()
 
 router = APIRouter()
@@ -312,4 +317,11 @@ async def guard_page(
 ) -> HTMLResponse:
     """The patrol guard's phone page: the incidents they are sent to."""
     assignments = await queries.guard_assignments(conn=reading.conn, staff_id=reading.who.actor)
-    return render(request, "guard.html", language, reading.who, assignments=assignments)
+    return render(
+        request,
+        "guard.html",
+        language,
+        reading.who,
+        assignments=assignments,
+        now=console(request).clock(),
+    )

@@ -68,6 +68,23 @@ async def operator_load(*, conn: Connection, now: datetime) -> list[Load]:
     return [Load(r["actor"], r["taken"], r["closed"]) for r in rows]
 
 
+FLOOD_WINDOW = timedelta(minutes=5)
+# New incidents of one class in the window from which a supervisor is told a
+# storm may be on (a district's power cut opens dozens within minutes).
+FLOOD_INCIDENTS = 20
+
+
+async def recent_by_class(*, conn: Connection, now: datetime) -> list[tuple[str, int]]:
+    """New incidents per class in the last ``FLOOD_WINDOW``, most first."""
+    rows = await conn.fetch(
+        "SELECT event_class, count(*) AS n FROM incidents WHERE opened_at > $1 AND opened_at <= $2"
+        " GROUP BY event_class ORDER BY n DESC, event_class",
+        now - FLOOD_WINDOW,
+        now,
+    )
+    return [(r["event_class"], r["n"]) for r in rows]
+
+
 async def oldest_waiting(*, conn: Connection, now: datetime) -> datetime | None:
     """When the oldest incident nobody has taken yet opened (None: nothing waits)."""
     value: datetime | None = await conn.fetchval(

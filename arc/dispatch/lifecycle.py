@@ -190,8 +190,10 @@ class Incident:
     first_signal_id: uuid.UUID | None = None
     owner: str | None = None  # the operator who took it
     guard: str | None = None  # staff id of the dispatched guard
+    guard_dispatched_at: datetime | None = None  # the response clocks start here
     guard_accepted_at: datetime | None = None
     guard_arrived_at: datetime | None = None
+    guard_cleared_at: datetime | None = None  # the guard reported the site cleared
     confirmed: bool = False
     # How it was confirmed (CONFIRMATIONS), so that the operator sees why.
     confirmation: str | None = None
@@ -461,6 +463,7 @@ def _dispatch(incident: Incident, change: Change) -> Incident:
         steps=steps,
         status=Status.DISPATCHED,
         guard=guard,
+        guard_dispatched_at=change.at,
         guard_accepted_at=None,
         guard_arrived_at=None,
     )
@@ -502,6 +505,7 @@ def _cancel_dispatch(incident: Incident, change: Change) -> Incident:
         incident,
         status=Status.IN_PROGRESS,
         guard=None,
+        guard_dispatched_at=None,
         guard_accepted_at=None,
         guard_arrived_at=None,
     )
@@ -556,7 +560,7 @@ def _resolve(incident: Incident, change: Change) -> Incident:
         # with the resolution code.
         _need_the_guard(incident, change, "clear the site")
         _need_status(incident, frozenset({Status.ON_SITE}), "clear")
-        return replace(incident, status=Status.RESOLVED)
+        return replace(incident, status=Status.RESOLVED, guard_cleared_at=change.at)
     _need_role(change, _PEOPLE, "resolve an incident")
     _need_status(incident, _WORKING | {Status.ON_SITE}, "resolve")
     return replace(incident, status=Status.RESOLVED)
@@ -687,8 +691,10 @@ def to_json(incident: Incident) -> dict[str, Any]:
         else str(incident.first_signal_id),
         "owner": incident.owner,
         "guard": incident.guard,
+        "guard_dispatched_at": _time(incident.guard_dispatched_at),
         "guard_accepted_at": _time(incident.guard_accepted_at),
         "guard_arrived_at": _time(incident.guard_arrived_at),
+        "guard_cleared_at": _time(incident.guard_cleared_at),
         "confirmed": incident.confirmed,
         "confirmation": incident.confirmation,
         "escalation_level": incident.escalation_level,
@@ -736,8 +742,11 @@ def from_json(d: Mapping[str, Any]) -> Incident:
         first_signal_id=None if first is None else uuid.UUID(first),
         owner=d["owner"],
         guard=d["guard"],
+        # Absent in states stored before the response clocks were kept.
+        guard_dispatched_at=_parse_time(d.get("guard_dispatched_at")),
         guard_accepted_at=_parse_time(d["guard_accepted_at"]),
         guard_arrived_at=_parse_time(d["guard_arrived_at"]),
+        guard_cleared_at=_parse_time(d.get("guard_cleared_at")),
         confirmed=d["confirmed"],
         confirmation=d.get("confirmation"),  # absent in states stored before it was kept
         escalation_level=d["escalation_level"],

@@ -165,6 +165,9 @@ async def test_an_operator_and_a_guard_work_an_alarm_to_its_close(
     async with guard.expect_navigation():
         await card.locator("button[data-action=arrive]").click()
     await expect(card).to_have_attribute("data-status", "on_site")
+    # The guard's clocks: accepting and arriving stopped theirs, clearing runs on.
+    await expect(card.locator(".clock[data-leg=accept]")).not_to_have_class(re.compile("running"))
+    await expect(card.locator(".clock[data-leg=clear]")).to_have_class(re.compile("running"))
     # The operator's page follows by itself (the live stream), no reload.
     status = operator.locator("#incident-status")
     await expect(status).to_have_attribute("data-status", "on_site", timeout=5000)

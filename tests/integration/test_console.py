@@ -333,6 +333,9 @@ async def test_an_alarm_worked_from_queue_to_close(centre: Centre) -> None:
     assert queue["oldest_waiting_at"] is not None
 
     assert (await operator.work(incident_id, "acknowledge")).status_code == 200
+    load = (await supervisor.client.get("/api/queue/load")).json()
+    assert load["classes"] == [{"event_class": "burglary", "incidents": 1, "flood": False}]
+    assert load["load"] == [{"actor": "operator", "taken": 1, "closed": 0}]
     taken = await supervisor.work(incident_id, "acknowledge")
     assert taken.status_code == 409 and "incident lifecycle" in taken.json()["rule"]
 
@@ -385,6 +388,7 @@ async def test_an_alarm_worked_from_queue_to_close(centre: Centre) -> None:
     pending = [
         i for i, s in enumerate(state["steps"]) if s["required"] and s["status"] == "pending"
     ]
+    assert state["guard_dispatched_at"] <= state["guard_accepted_at"] <= state["guard_cleared_at"]
     # Dispatching was the plan's "dispatch a guard" step: only the calls are open.
     assert [state["steps"][i]["kind"] for i in pending] == ["call_keyholders"]
     for index in pending:

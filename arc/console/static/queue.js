@@ -112,6 +112,14 @@
       tr.append(cell(r.actor), cell(r.taken), cell(r.closed));
       return tr;
     }));
+    const floods = document.getElementById("flood-rows");
+    floods.replaceChildren(...data.classes.map((c) => {
+      const tr = document.createElement("tr");
+      tr.className = c.flood ? "flood" : "";
+      tr.append(cell(w.classes[c.event_class] || c.event_class), cell(c.incidents),
+        cell(c.flood ? w.words["queue.flood"] : ""));
+      return tr;
+    }));
   }
 
   connect();
