@@ -70,24 +70,25 @@ most ``MAX_ZONES`` entries are kept per mapping, so a panel that makes up zone
 numbers cannot grow the jsonb without bound: at the limit, entries whose
 condition has ended are dropped to make room, and if none has, the new zone
 is not tracked.
+
+Its stored form (the jsonb) is ``site_state_json``; how it reads to an
+operator, ``site_summary``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, Final, Generic, Literal, TypeVar
+from datetime import datetime
+from typing import Final, Generic, Literal, TypeVar
 
 from arc.dispatch.signal import Signal
-from arc.model import BEIJING
 from protocols.contact_id_codes import CID_CODES
 from protocols.events import Address, EventClass, Qualifier
 from protocols.sia_codes import SIA_CODES
 
 __all__ = [
     "MAX_ZONES",
-    "SCHEMA_VERSION",
     "AcPower",
     "Battery",
     "PartitionState",
@@ -96,13 +97,8 @@ __all__ = [
     "ZoneAlarm",
     "apply",
     "arming",
-    "from_json",
-    "summary_en",
-    "summary_zh",
-    "to_json",
 ]
 
-SCHEMA_VERSION: Final = 1
 MAX_ZONES: Final = 1024  # more than any panel has (CID zones run to 999)
 DEFAULT_PARTITION: Final = "1"
 PANEL: Final = "0"  # the zone key of the panel itself
@@ -483,254 +479,6 @@ def _put(entries: Mapping[str, _V], key: str, entry: _V) -> Mapping[str, _V]:
 
 def _holds(entry: ZoneAlarm | Reported[bool]) -> bool:
     return entry.hazard is not None if isinstance(entry, ZoneAlarm) else entry.value
-
-
-# ---------------------------------------------------------------------------
-# JSON (the jsonb of ``site_state``)
-# ---------------------------------------------------------------------------
-
-
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"a time must be an ISO 8601 string, got {value!r}")
-    moment = datetime.fromisoformat(value)
-    # Written aware by to_json; a naive time (hand-edited row) is read as UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _reported_json(report: Reported[Any] | None) -> dict[str, Any] | None:
-    if report is None:
-        return None
-    return {"value": report.value, "since": report.since.isoformat(), "at": report.at.isoformat()}
-
-
-def _parse_reported(data: Any, convert: Callable[[Any], Any]) -> Reported[Any] | None:
-    if not isinstance(data, Mapping) or "value" not in data:
-        return None
-    at = _parse_time(data.get("at"))
-    if at is None:
-        return None  # without its clock a report cannot take part in newer-wins
-    return Reported(convert(data["value"]), _parse_time(data.get("since")) or at, at)
-
-
-def _flags(data: Any) -> dict[str, Reported[bool]]:
-    flags = {}
-    for key, entry in (data or {}).items():
-        flag = _parse_reported(entry, bool)
-        if flag is not None:
-            flags[key] = flag
-    return flags
-
-
-def _hazard(value: Any) -> EventClass | None:
-    return None if value is None else EventClass(value)
-
-
-def _one_of(*allowed: str) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(f"unknown value {value!r}, expected one of {allowed}")
-        return str(value)
-
-    return convert
-
-
-_AC_VALUE, _BATTERY_VALUE = _one_of("ok", "lost"), _one_of("ok", "low", "missing")
-
-
-def to_json(state: SiteState) -> dict[str, Any]:
-    """Return the state as JSON-ready data (orjson): times as ISO 8601 strings."""
-    return {
-        "v": SCHEMA_VERSION,
-        "partitions": {
-            key: {
-                "armed": p.armed,
-                "armed_changed_at": _time(p.armed_changed_at),
-                "by_user": p.by_user,
-                "reported_at": _time(p.reported_at),
-                "closed_at": _time(p.closed_at),
-            }
-            for key, p in state.partitions.items()
-        },
-        "alarms": {
-            key: {
-                "hazard": None if a.hazard is None else a.hazard.value,
-                "partition": a.partition,
-                "since": a.since.isoformat(),
-                "at": a.at.isoformat(),
-            }
-            for key, a in state.alarms.items()
-        },
-        "bypass": {key: _reported_json(r) for key, r in state.bypass.items()},
-        "fault": {key: _reported_json(r) for key, r in state.fault.items()},
-        "tamper": {key: _reported_json(r) for key, r in state.tamper.items()},
-        "ac_power": _reported_json(state.ac_power),
-        "battery": _reported_json(state.battery),
-        "last_seen": {path: at.isoformat() for path, at in state.last_seen.items()},
-        "last_link_test_at": _time(state.last_link_test_at),
-        "last_signal_at": _time(state.last_signal_at),
-        "signals_seen": state.signals_seen,
-    }
-
-
-def from_json(data: Mapping[str, Any]) -> SiteState:
-    """Return the state ``to_json`` made; missing keys read as never reported.
-
-    Keys a later schema version adds are ignored, so an older ARC can still
-    read a newer row. A malformed time or value raises ``ValueError``.
-    """
-    partitions = {
-        key: PartitionState(
-            armed=p.get("armed"),
-            armed_changed_at=_parse_time(p.get("armed_changed_at")),
-            by_user=p.get("by_user"),
-            reported_at=_parse_time(p.get("reported_at")),
-            closed_at=_parse_time(p.get("closed_at")),
-        )
-        for key, p in (data.get("partitions") or {}).items()
-    }
-    alarms = {}
-    for key, a in (data.get("alarms") or {}).items():
-        at = _parse_time(a.get("at"))
-        if at is not None:  # without its clock a report cannot take part in newer-wins
-            hazard = _hazard(a.get("hazard"))
-            alarms[key] = ZoneAlarm(
-                hazard, a.get("partition"), _parse_time(a.get("since")) or at, at
-            )
-    return SiteState(
-        partitions=partitions,
-        alarms=alarms,
-        bypass=_flags(data.get("bypass")),
-        fault=_flags(data.get("fault")),
-        tamper=_flags(data.get("tamper")),
-        ac_power=_parse_reported(data.get("ac_power"), _AC_VALUE),
-        battery=_parse_reported(data.get("battery"), _BATTERY_VALUE),
-        last_seen={
-            path: moment
-            for path, value in (data.get("last_seen") or {}).items()
-            if (moment := _parse_time(value)) is not None
-        },
-        last_link_test_at=_parse_time(data.get("last_link_test_at")),
-        last_signal_at=_parse_time(data.get("last_signal_at")),
-        signals_seen=int(data.get("signals_seen") or 0),
-    )
-
-
-# ---------------------------------------------------------------------------
-# One-line summaries for operators
-# ---------------------------------------------------------------------------
-
-_HAZARD_ORDER: Final = (
-    EventClass.HOLDUP,
-    EventClass.PANIC,
-    EventClass.FIRE,
-    EventClass.GAS,
-    EventClass.MEDICAL,
-    EventClass.WATER,
-    EventClass.BURGLARY,
-)
-_LISTED: Final = 8  # zone numbers named before "and N more"
-
-
-@dataclass(frozen=True, slots=True)
-class _Words:
-    """One language's words for a summary; ``{}`` is filled in."""
-
-    partition: tuple[str, str, str]  # armed, disarmed, arming never reported
-    hazards: tuple[str, ...]  # in _HAZARD_ORDER
-    alarm: str
-    flags: tuple[str, str, str]  # tampered, faulted, bypassed
-    ac_lost: str
-    battery: tuple[str, str]  # low, missing
-    last: tuple[str, str]  # last signal, never heard from
-    places: tuple[str, str, str, str, str, str]  # zone, zones, separator, more, panel, panel+
-
-
-_ZH: Final = _Words(
-    ("分区{} 布防", "分区{} 撤防", "布撤防未报告"),
-    ("劫盗", "紧急", "火警", "燃气", "医疗", "水浸", "盗警"),
-    "{} 报警({})",
-    ("{} 防拆", "{} 故障", "{} 旁路"),
-    "交流电故障",
-    ("电池欠压", "电池缺失"),
-    ("最后通讯 {} 北京时间", "从未通讯"),
-    ("防区{}", "防区{}", ",", "等{}个", "主机", "主机、{}"),
-)
-_EN: Final = _Words(
-    ("Partition {} armed", "Partition {} disarmed", "Arming never reported"),
-    ("hold-up", "panic", "fire", "gas", "medical", "water", "burglary"),
-    "{} in alarm ({})",
-    ("{} tampered", "{} in trouble", "{} bypassed"),
-    "AC power lost",
-    ("Battery low", "Battery missing"),
-    ("Last signal {} Beijing time", "Never heard from"),
-    ("Zone {}", "Zones {}", ", ", " ({} in all)", "Panel", "Panel, {}"),
-)
-
-
-def _by_number(key: str) -> tuple[int, str]:
-    return len(key), key  # normalised numbers: shorter is smaller
-
-
-def _places(keys: list[str], words: _Words) -> str:
-    one, many, separator, more, panel, panel_and = words.places
-    numbers = sorted((k for k in keys if k != PANEL), key=_by_number)
-    if not numbers:
-        return panel
-    text = (one if len(numbers) == 1 else many).format(separator.join(numbers[:_LISTED]))
-    if len(numbers) > _LISTED:
-        text += more.format(len(numbers))
-    return panel_and.format(text[0].lower() + text[1:]) if PANEL in keys else text
-
-
-def _summary(state: SiteState, words: _Words) -> str:
-    armed, disarmed, never_armed = words.partition
-    parts = [
-        (armed if p.armed else disarmed).format(key)
-        for key, p in sorted(state.partitions.items(), key=lambda item: _by_number(item[0]))
-        if p.armed is not None
-    ] or [never_armed]
-    alarms: dict[EventClass, list[str]] = {}
-    for key, alarm in state.alarms.items():
-        if alarm.hazard is not None:
-            alarms.setdefault(alarm.hazard, []).append(key)
-    tampered, faulted, bypassed = (
-        [k for k, r in flags.items() if r.value]
-        for flags in (state.tamper, state.fault, state.bypass)
-    )
-    for hazard, name in zip(_HAZARD_ORDER, words.hazards, strict=True):
-        if hazard in alarms:
-            parts.append(words.alarm.format(_places(alarms[hazard], words), name))
-    for keys, flag in zip((tampered, faulted, bypassed), words.flags, strict=True):
-        if keys:
-            parts.append(flag.format(_places(keys, words)))
-    if state.ac_power is not None and state.ac_power.value == "lost":
-        parts.append(words.ac_lost)
-    if state.battery is not None and state.battery.value != "ok":
-        parts.append(words.battery[state.battery.value == "missing"])
-    last, never = words.last
-    moment = state.last_signal_at
-    if moment is None:
-        parts.append(never)
-    else:
-        parts.append(last.format(moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")))
-    return " · ".join(parts)
-
-
-def summary_zh(state: SiteState) -> str:
-    """Return a one-line Chinese summary for an operator, times in Beijing time."""
-    return _summary(state, _ZH)
-
-
-def summary_en(state: SiteState) -> str:
-    """Return a one-line English summary for an operator, times in Beijing time."""
-    return _summary(state, _EN)
 
 
 def arming(signal: Signal) -> bool | None:

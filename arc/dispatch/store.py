@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from arc import chain, db
-from arc.dispatch import false_alarms, lifecycle, open_close, site_state
+from arc.dispatch import false_alarms, lifecycle, open_close, site_state, site_state_json
 from arc.dispatch.engine import Batch, Entry
 from arc.dispatch.lifecycle import Incident
 from arc.model import beijing_day
@@ -95,7 +95,7 @@ async def load_shard(conn: db.Connection, shard: int, topics: Sequence[str]) -> 
         "SELECT account, last_signal_at, state FROM site_state WHERE shard = $1", shard
     )
     sites = {
-        r["account"]: (site_state.from_json(orjson.loads(r["state"])), r["last_signal_at"])
+        r["account"]: (site_state_json.from_json(orjson.loads(r["state"])), r["last_signal_at"])
         for r in site_rows
     }
     head_row = await conn.fetchrow(
@@ -146,7 +146,7 @@ class BatchWriter:
                     [a for a, _ in items],
                     [shard for _, (shard, _, _) in items],
                     [t for _, (_, _, t) in items],
-                    [orjson.dumps(site_state.to_json(s)).decode() for _, (_, s, _) in items],
+                    [orjson.dumps(site_state_json.to_json(s)).decode() for _, (_, s, _) in items],
                 )
             offsets = sorted(batch.offsets.items())
             changed = sorted((n, h) for n, h in heads.items() if self.heads.get(n) != h)

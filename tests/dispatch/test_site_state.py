@@ -26,11 +26,9 @@ from arc.dispatch.site_state import (
     SiteState,
     ZoneAlarm,
     apply,
-    from_json,
-    summary_en,
-    summary_zh,
-    to_json,
 )
+from arc.dispatch.site_state_json import SCHEMA_VERSION, from_json, to_json
+from arc.dispatch.site_summary import summary_en, summary_zh
 from arc.model import BEIJING
 from protocols import contact_id, sia
 from protocols.contact_id_codes import CID_CODES
@@ -622,7 +620,7 @@ def test_json_round_trip(history: list[tuple[tuple[str, ...], Signal]], zone: tz
     ]
     state = fold(signals)
     data = orjson.loads(orjson.dumps(to_json(state)))
-    assert data["v"] == site_state.SCHEMA_VERSION
+    assert data["v"] == SCHEMA_VERSION
     assert from_json(data) == state
     # The state read back goes on as the original would.
     more = sia_signal("BA", "9", t=200_000)
