@@ -18,8 +18,10 @@ What a signal does, after classification (``classification.classify``):
 - a restore joins the account's open incident of its class, if any: it is
   shown there ("restored before an operator acted"), never hidden;
 - an alarm of grade 1-3 joins the account's open incident of its class if
-  that incident's last signal came within ``join_window``; otherwise it opens
-  a new incident with the plan for its class and grade;
+  that incident last changed within ``join_window`` (a signal joining, or a
+  person working it: an incident being worked takes its new alarms rather
+  than leaving a second one in the queue); otherwise it opens a new
+  incident with the plan for its class and grade;
 - a burglary in a second zone within ``confirm_window`` of the first is a
   sequential confirmation: the grade rises to 1 and the plan gains "report
   to 110" (``plans.CONFIRMED_STEPS``); when both zones' detector

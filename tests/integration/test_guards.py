@@ -445,3 +445,20 @@ async def test_the_staff_and_rules_commands(
     assert [(r["actor"].startswith("cli"), r["reason"]) for r in overrides] == [
         (True, "opening day")
     ]
+
+
+@pytest.mark.asyncio
+async def test_a_row_made_by_other_means_is_still_listed_and_judged(
+    conn: asyncpg.Connection[asyncpg.Record],
+) -> None:
+    # An old system's certificate number that the input model would refuse ("A1",
+    # too short): stored all the same, it must not break the list.
+    await conn.execute(
+        "INSERT INTO staff (staff_id, name, category, certificate_no, certificate_expires,"
+        " exam_passed_on, trained_on, date_of_birth) VALUES (gen_random_uuid(), '老周',"
+        " 'patrol_response', 'A1', '2099-01-01', '2020-01-01', '2020-02-01', '1980-01-01')"
+    )
+    [listed] = await service.list_staff(conn=conn)
+    assert listed.name == "老周" and listed.category is Category.PATROL_RESPONSE
+    assert listed.eligible  # R2 judges the dates, not the number's shape
+    assert (await service.eligible_counts(conn=conn))[Category.PATROL_RESPONSE] == 1
