@@ -11,7 +11,8 @@ Every signal gets a class (burglary, fire, ... : the code tables' default,
 The centre overrides the defaults globally, per account and per zone, by
 event code (``SIA:BA``, ``CID:130``) or by class (``class:burglary``). The
 most specific override wins: zone before account before global, and within
-one scope a code before a class. ``Overrides`` is the in-memory table the
+one scope a code before a class. Zones compare as ``arc account zone``
+compares them ("3" is "003"). ``Overrides`` is the in-memory table the
 dispatcher keeps (``classification_overrides``, reloaded on change).
 """
 
@@ -111,35 +112,62 @@ class Overrides:
     def __init__(self, rows: Iterable[Override] = ()) -> None:
         self._table: dict[tuple[str, str, str], Override] = {}
         for row in rows:
-            self._table[(row.account, row.zone, row.match)] = row
+            self._table[(row.account, zone_key(row.zone), row.match)] = row
 
     def __len__(self) -> int:
         return len(self._table)
 
     def find(
-        self, account: str, zone: str | None, code_key: str, default_class: str
+        self,
+        account: str,
+        zone: str | None,
+        code_key: str,
+        default_class: str,
+        cid_key: str | None = None,
     ) -> Override | None:
-        """The most specific override for this signal, if any."""
+        """The most specific override for this signal, if any.
+
+        ``cid_key`` is the Contact ID code of a signal whose code the table
+        maps to SIA (``CID:130`` arrives as ``SIA:BA``): an override of either
+        applies, the SIA one first.
+        """
         table = self._table
         if not table:
             return None
         by_class = f"class:{default_class}"
+        matches = (code_key, by_class) if cid_key is None else (code_key, cid_key, by_class)
         scopes = (
-            ((account, zone or ""), (account, ""), ("", "")) if zone else ((account, ""), ("", ""))
+            ((account, zone_key(zone)), (account, ""), ("", ""))
+            if zone
+            else ((account, ""), ("", ""))
         )
         for scope_account, scope_zone in scopes:
-            for match in (code_key, by_class):
+            for match in matches:
                 found = table.get((scope_account, scope_zone, match))
                 if found is not None:
                     return found
         return None
 
 
+def zone_key(zone: str) -> str:
+    """A zone as overrides compare it: "3" and "003" are one zone ("" stays every zone)."""
+    return zone and (zone.lstrip("0") or "0")
+
+
+def cid_key(signal: Signal) -> str | None:
+    """The ``CID:NNN`` key of a Contact ID signal that also carries its SIA code, else None."""
+    if signal.code is not None and signal.cid_event is not None:
+        return f"CID:{signal.cid_event}"
+    return None
+
+
 def classify(signal: Signal, overrides: Overrides) -> Classification:
     """The class and grade of ``signal``: an override if one applies, else the default."""
     default_class = UNCLASSIFIED if signal.event_class is None else signal.event_class.value
     restore = signal.qualifier is Qualifier.RESTORE
-    found = overrides.find(signal.account, signal.zone, signal.code_key, default_class)
+    found = overrides.find(
+        signal.account, signal.zone, signal.code_key, default_class, cid_key(signal)
+    )
     if found is None:
         return Classification(default_class, DEFAULT_GRADES[default_class], restore, "default")
     event_class = found.event_class or default_class

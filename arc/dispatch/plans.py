@@ -145,10 +145,10 @@ class Plans:
     """The centre's plans: overrides (account, then global; grade, then any), then defaults."""
 
     def __init__(self, overrides: Iterable[PlanOverride] = ()) -> None:
-        self._table = {(o.account, o.event_class, o.grade): o.steps for o in overrides}
+        self._table = {(o.account, o.event_class, o.grade): o for o in overrides}
 
-    def steps_for(self, account: str, event_class: str, grade: int) -> Sequence[PlanStep]:
-        """The steps an incident of this account, class and grade follows."""
+    def override_for(self, account: str, event_class: str, grade: int) -> PlanOverride | None:
+        """The centre's plan that applies to this account, class and grade (None: the default)."""
         table = self._table
         if table:
             for key in (
@@ -157,7 +157,14 @@ class Plans:
                 ("", event_class, grade),
                 ("", event_class, None),
             ):
-                steps = table.get(key)
-                if steps is not None:
-                    return steps
+                found = table.get(key)
+                if found is not None:
+                    return found
+        return None
+
+    def steps_for(self, account: str, event_class: str, grade: int) -> Sequence[PlanStep]:
+        """The steps an incident of this account, class and grade follows."""
+        found = self.override_for(account, event_class, grade)
+        if found is not None:
+            return found.steps
         return DEFAULT_PLANS.get(event_class, FALLBACK_PLAN)

@@ -116,6 +116,8 @@ class Dispatcher:
         self.engine.set_intervals({r["account"]: r["link_test_seconds"] for r in accounts})
         self.engine.set_technologies(technologies)
         self.engine.set_schedules(schedules, self._clock())
+        # Says when a change reached the engine: tests wait for it instead of guessing.
+        logger.debug("rules loaded: %d overrides, %d plans", len(overrides), len(plans))
 
     # -- partitions ---------------------------------------------------------------
 

@@ -1,5 +1,8 @@
 """`arc staff add | list | import | propose`, `arc rules staffing`: staff and 表1, by command.
 
+The other ``arc rules`` subcommands (classification and response plans, R4)
+are ``arc.dispatch.rules_cli``'s, added to the same parser.
+
 ``arc rules staffing --customers N`` needs no database: it prints what 表1
 requires. Everything else works on the centre's database, found as ``arc
 account`` finds it (``arc.runtime``). Exit status: 0 done, 1 refused (bad
@@ -21,6 +24,7 @@ from pydantic import ValidationError
 
 from arc import audit, runtime
 from arc.config import Settings
+from arc.dispatch import rules_cli
 from arc.guards import service, staffing
 from arc.guards.models import StaffIn, StaffOut, parse_position, parse_shift
 from arc.guards.staffing import Category
@@ -129,7 +133,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     propose.add_argument("--json", action="store_true", help="JSON instead of tables")
 
-    rules = subparsers.add_parser("rules", help="the regulations the centre is held to")
+    rules = subparsers.add_parser(
+        "rules",
+        help="the regulations the centre is held to: staffing, classification, response plans",
+    )
     topics = rules.add_subparsers(dest="rules_command", required=True)
     staffing_cmd = topics.add_parser(
         "staffing",
@@ -141,6 +148,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     staffing_cmd.add_argument(
         "--on", type=_day, metavar="YYYY-MM-DD", help="judge staff on (default: today)"
     )
+    rules_cli.add_commands(topics)
 
 
 def _day(text: str) -> date:
@@ -174,6 +182,8 @@ def _position(text: str) -> tuple[float, float]:
 
 def run(args: argparse.Namespace) -> int:
     """Run an ``arc staff`` or ``arc rules`` subcommand; return the exit status."""
+    if args.command == "rules" and args.rules_command in rules_cli.COMMANDS:
+        return rules_cli.run(args)
     if args.command == "rules" and args.customers is not None:
         return _requirement(args.customers)
     name = "rules staffing" if args.command == "rules" else f"staff {args.staff_command}"
