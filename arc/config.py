@@ -14,6 +14,11 @@ Fields (and who uses them):
 - ``database_admin_url`` (``ARC_DATABASE_ADMIN_URL``): DSN of the schema's owner,
   for migrations and the administrative commands (``arc account``, ``arc
   verify``, ``arc digest``); default: ``database_url``.
+- ``config_database_url`` (``ARC_CONFIG_DATABASE_URL``): DSN of the ``arc_config``
+  role (migration 0010), given to the console only, for supervisors' and
+  administrators' changes (accounts, sites, staff, storms, rules, users,
+  grants); unset = the console shows the configuration but answers 503 to a
+  change (``arc up`` with the embedded PostgreSQL sets it). Secret.
 - ``kafka_bootstrap`` (``ARC_KAFKA_BOOTSTRAP``): ``host:port[,host:port...]``;
   unset = ``arc up`` starts the embedded broker (Tansu, memory only).
 - ``data_dir`` (``ARC_DATA_DIR``): where embedded services keep their state.
@@ -92,6 +97,7 @@ class Settings(BaseSettings):
     production: bool = False
     database_url: SecretStr | None = None
     database_admin_url: SecretStr | None = None
+    config_database_url: SecretStr | None = None
     kafka_bootstrap: str | None = None
     data_dir: Path = Path("var")
     # Resolved from kafka_bootstrap when not given; validators run in field order.
@@ -114,7 +120,13 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=12.0, gt=0, le=24)
     secure_cookies: bool = False
 
-    @field_validator("database_url", "database_admin_url", "kafka_bootstrap", mode="before")
+    @field_validator(
+        "database_url",
+        "database_admin_url",
+        "config_database_url",
+        "kafka_bootstrap",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # `ARC_DATABASE_URL= arc up` means "embedded", as an unset variable does.

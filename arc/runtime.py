@@ -10,7 +10,8 @@ schema is migrated first in every case, so a command on a new data directory
 finds its tables.
 
 The services connect as ``arc_app`` (INSERT and SELECT on the logs, nothing
-more); with the embedded server that role logs in with a password generated
+more), and the console's configuration writes as ``arc_config`` (migration
+0010); with the embedded server each role logs in with a password generated
 once and kept beside the superuser's.
 """
 
@@ -35,6 +36,7 @@ from arc.embedded._process import LOOPBACK, EmbeddedServiceError, open_private
 from arc.embedded.postgres import SUPERUSER
 
 APP_ROLE = "arc_app"
+CONFIG_ROLE = "arc_config"  # the console's configuration writes (migration 0010)
 
 
 def postgres_directory(settings: Settings) -> Path:
@@ -124,12 +126,15 @@ async def migrate(dsn: SecretStr) -> None:
         await conn.close()
 
 
-async def enable_app_login(admin_dsn: SecretStr, directory: Path) -> SecretStr:
-    """Let ``arc_app`` log in to the embedded server; return its DSN.
+async def enable_login(
+    admin_dsn: SecretStr, directory: Path, *, role: str, stored_in: str
+) -> SecretStr:
+    """Let ``role`` (``APP_ROLE``, ``CONFIG_ROLE``) log in to the embedded server; return its DSN.
 
-    Its password is generated on first use and kept in ``directory`` (mode 0600).
+    Its password is generated on first use and kept in the file ``stored_in``
+    of ``directory`` (mode 0600).
     """
-    path = directory / "app-password"
+    path = directory / stored_in
     if path.exists():
         password = path.read_text().strip()
     else:
@@ -138,11 +143,12 @@ async def enable_app_login(admin_dsn: SecretStr, directory: Path) -> SecretStr:
             handle.write(password.encode() + b"\n")
     conn = await db.connect(admin_dsn)
     try:
-        # A utility statement takes no parameters; the password is URL-safe base64.
-        await conn.execute(f"ALTER ROLE {APP_ROLE} LOGIN PASSWORD '{password}'")
+        # A utility statement takes no parameters; the password is URL-safe base64
+        # and the role one of the constants above, quoted as an identifier anyway.
+        await conn.execute(f"ALTER ROLE \"{role}\" LOGIN PASSWORD '{password}'")
     finally:
         await conn.close()
-    return with_credentials(admin_dsn, APP_ROLE, password)
+    return with_credentials(admin_dsn, role, password)
 
 
 def with_credentials(dsn: SecretStr, user: str, password: str) -> SecretStr:

@@ -3,7 +3,8 @@
 Theory of operation. With neither ``ARC_DATABASE_URL`` nor
 ``ARC_KAFKA_BOOTSTRAP`` set, ``arc up`` starts the embedded PostgreSQL (data
 under ``ARC_DATA_DIR``) and the embedded broker, applies the migrations, lets
-the ``arc_app`` role log in, creates the topics, and runs each service as a
+the ``arc_app`` role (and ``arc_config``, the console's configuration writes)
+log in, creates the topics, and runs each service as a
 child process (``arc logwriter``, ``arc dispatcher``, ``arc receiver``, ``arc
 console``) with the connection settings in its environment: the services run exactly as they do in
 production, one process each, so they use both cores and one can be killed
@@ -159,7 +160,7 @@ class Centre:
         """Bring the servers up, migrate, then start the services."""
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        admin_dsn, app_dsn = await self._database()
+        admin_dsn, app_dsn, config_dsn = await self._database()
         bootstrap = await self._broker()
         await bus.ensure_topics(bootstrap)
         if demo:
@@ -173,7 +174,8 @@ class Centre:
         env = {
             name: value
             for name, value in os.environ.items()
-            if not name.startswith("ARC_DATABASE")  # least privilege: no owner's DSN
+            # Least privilege: no owner's DSN for any service, arc_config's for the console only.
+            if not name.startswith(("ARC_DATABASE", "ARC_CONFIG_DATABASE"))
         }
         env.update(
             ARC_DATABASE_URL=app_dsn.get_secret_value(),
@@ -190,11 +192,14 @@ class Centre:
         names = ["logwriter", "dispatcher", "console"] + [
             "receiver" if n == 0 else f"receiver-{n + 1}" for n in range(settings.receivers)
         ]
+        console_env = dict(env)
+        if config_dsn is not None:
+            console_env["ARC_CONFIG_DATABASE_URL"] = config_dsn.get_secret_value()
         for name in names:
             argv = [sys.executable, "-m", "arc.cli", name.split("-")[0], *parent]
             if name in ("logwriter", "dispatcher"):
                 argv.append("--all-partitions")  # the only one: no group to join
-            self.children.append(Child(name, argv, env))
+            self.children.append(Child(name, argv, console_env if name == "console" else env))
         for child in self.children:
             await child.start(self.announce)
         for child in self.children:
@@ -216,7 +221,8 @@ class Centre:
                 else f"{child.name} exited with status {status} while starting (see its log above)"
             )
 
-    async def _database(self) -> tuple[SecretStr, SecretStr]:
+    async def _database(self) -> tuple[SecretStr, SecretStr, SecretStr | None]:
+        """The owner's, arc_app's and arc_config's DSNs (the last None: not configured)."""
         settings = self.settings
         if not settings.embedded_database:
             admin = settings.admin_database_url
@@ -224,16 +230,21 @@ class Centre:
             assert admin is not None and app is not None  # noqa: S101 - not embedded
             await runtime.migrate(admin)
             self.announce("database: (ARC_DATABASE_URL)")
-            return admin, app
+            return admin, app, settings.config_database_url
         directory = runtime.postgres_directory(settings)
         self.postgres = EmbeddedPostgres(directory)
         await asyncio.to_thread(self.postgres.start)
         self.postgres.pin_port()  # a restart must not move it: the services' DSN names it
         admin = self.postgres.dsn()
         await runtime.migrate(admin)
-        app = await runtime.enable_app_login(admin, directory)
+        app = await runtime.enable_login(
+            admin, directory, role=runtime.APP_ROLE, stored_in="app-password"
+        )
+        config = await runtime.enable_login(
+            admin, directory, role=runtime.CONFIG_ROLE, stored_in="config-password"
+        )
         self.announce(f"database: {self.postgres.display_dsn()}")
-        return admin, app
+        return admin, app, config
 
     async def _broker(self) -> str:
         settings = self.settings

@@ -1,10 +1,11 @@
 """Supervisors' and administrators' pages: accounts, staff, the centre's rules, users and grants.
 
-What the centre is set up with, shown to those who run it. They read through
-the application role, which may not change any of it: accounts, staff,
-rules, users and grants are changed with ``arc account``, ``arc staff``,
-``arc storm``, ``arc user`` and ``arc grant`` under the owner's role, each
-change audited (docs/console.md says why the console does not write them yet).
+What the centre is set up with, shown to those who run it, with the forms
+that change it (``static/admin.js`` posts them to ``arc.console.admin_api``
+and ``admin_accounts``). The pages read through the application role, which
+may not change any of it; the changes go through the console's ``arc_config``
+pool, each audited (docs/console.md says why two roles). Without that pool
+the pages say so and show no forms.
 """
 
 from __future__ import annotations
@@ -17,15 +18,23 @@ from fastapi.responses import HTMLResponse
 from arc.accounts.service import list_accounts
 from arc.auth import grants
 from arc.auth import service as users
-from arc.auth.models import ROLE_PERMISSIONS, Permission
+from arc.auth.models import GRANTABLE, ROLE_PERMISSIONS, Permission, Role
 from arc.console import i18n
 from arc.console.deps import Principal, allowed, connection, console, lang
 from arc.console.pages import render
 from arc.db import Connection
 from arc.dispatch import storm_store
+from arc.dispatch.classification import CLASS_NAMES_ZH
+from arc.dispatch.storm import StormMode
 from arc.guards import service as staff
+from arc.guards.staffing import Category
 
 router = APIRouter()
+
+
+def _config(request: Request) -> bool:
+    """Whether this console can change configuration (it has the ``arc_config`` pool)."""
+    return console(request).config_pool is not None
 
 
 @router.get("/supervisor/accounts")
@@ -37,7 +46,9 @@ async def accounts_page(
 ) -> HTMLResponse:
     """Every account: key (whether, and its format; never the key), link test, state."""
     rows = await list_accounts(conn=conn)
-    return render(request, "admin_accounts.html", language, who, accounts=rows)
+    return render(
+        request, "admin_accounts.html", language, who, accounts=rows, config=_config(request)
+    )
 
 
 @router.get("/supervisor/staff")
@@ -49,7 +60,15 @@ async def staff_page(
 ) -> HTMLResponse:
     """Staff with certificates, exams, training, shifts and beats, and who qualifies (R2)."""
     members = await staff.list_staff(conn=conn)
-    return render(request, "admin_staff.html", language, who, staff=members)
+    return render(
+        request,
+        "admin_staff.html",
+        language,
+        who,
+        staff=members,
+        categories=list(Category),
+        config=_config(request),
+    )
 
 
 @router.get("/supervisor/rules")
@@ -68,7 +87,8 @@ async def rules_page(
         "SELECT account, event_class, grade, steps, reason, updated_by, updated_at"
         " FROM response_plans ORDER BY account, event_class, grade"
     )
-    storms = await storm_store.list_storms(conn=conn, now=console(request).clock())
+    now = console(request).clock()
+    storms = await storm_store.list_storms(conn=conn, now=now)
     return render(
         request,
         "admin_rules.html",
@@ -77,6 +97,10 @@ async def rules_page(
         overrides=overrides,
         plans=plans,
         storms=storms,
+        classes=sorted(CLASS_NAMES_ZH),
+        modes=[m.value for m in StormMode],
+        now=now,
+        config=_config(request),
     )
 
 
@@ -97,4 +121,7 @@ async def users_page(
         grants=await grants.list_grants(conn=conn),
         roles=ROLE_PERMISSIONS,
         now=console(request).clock(),
+        role_names=[r.value for r in Role],
+        grantable=sorted(GRANTABLE),
+        config=_config(request),
     )

@@ -3,7 +3,8 @@
 Errors speak the person's language and name the rule they apply: a page
 without a session goes to the login page (the API answers 401), a refusal by
 the access rules is 403 with the rule (REGULATION R5), a refusal by the
-dispatcher's rules is 409 with its rule (see ``api.submit``).
+dispatcher's rules is 409 with its rule (see ``api.submit``), and so is a
+refusal of a configuration change by the domain's rules (``admin_api``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from arc.console import admin_pages, api, guard_api, i18n, pages
+from arc.console import admin_accounts, admin_api, admin_pages, api, guard_api, i18n, pages
 from arc.console.deps import Console, Forbidden, NotLoggedIn, lang
 
 STATIC = Path(__file__).parent / "static"
@@ -60,6 +61,9 @@ def create_app(state: Console) -> FastAPI:
     app.include_router(admin_pages.router)
     app.include_router(api.router)
     app.include_router(guard_api.router)
+    app.include_router(admin_api.router)
+    app.include_router(admin_accounts.router)
+    app.add_exception_handler(admin_api.Refused, admin_api.refused)
 
     @app.exception_handler(NotLoggedIn)
     async def _not_logged_in(request: Request, _error: NotLoggedIn) -> Response:

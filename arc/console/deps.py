@@ -10,6 +10,10 @@ read is not made, and the transaction commits before the response leaves
 (``scope="function"``), so a reply is never sent for a read whose row was
 rolled back. Unsafe methods also need the session's CSRF token, sent by the
 page's script in the ``X-CSRF-Token`` header (or a form's ``csrf`` field).
+
+Configuration changes (``arc.console.admin_api``) take their connection from
+``config_connection``: the second pool, logged in as ``arc_config``
+(migration 0010), never the ``arc_app`` pool the reads and the session use.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the dependencies in
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
 from arc.auth import access, grants, sessions
 from arc.auth.models import Permission, User
@@ -62,6 +66,8 @@ class Console:
     session_ttl: timedelta
     totp_box: SecretBox  # opens supervisors' TOTP secrets at login
     live: Any  # arc.console.live.LiveFeed; Any to keep this module free of Kafka
+    # Logged in as arc_config (ARC_CONFIG_DATABASE_URL); None: the console changes nothing.
+    config_pool: "Pool | None" = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,22 @@ def peer(request: Request) -> str | None:
 async def connection(request: Request) -> AsyncIterator[Connection]:
     """A pooled connection for this request."""
     async with console(request).pool.acquire() as conn:
+        yield conn
+
+
+NO_CONFIG_ROLE = (
+    "本控制台未配置 ARC_CONFIG_DATABASE_URL，不能修改配置（请使用 arc 命令行） "
+    "the console has no ARC_CONFIG_DATABASE_URL (role arc_config): it cannot change "
+    "configuration; use the arc commands"
+)
+
+
+async def config_connection(request: Request) -> AsyncIterator[Connection]:
+    """A connection of the ``arc_config`` pool for one change; 503 when there is none."""
+    pool = console(request).config_pool
+    if pool is None:
+        raise HTTPException(503, NO_CONFIG_ROLE)
+    async with pool.acquire() as conn:
         yield conn
 
 

@@ -19,6 +19,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from arc.accounts import schedule
+from arc.accounts.models import TECHNOLOGY_NAMES_ZH, Technology
 from arc.auth import service as users
 from arc.auth import sessions
 from arc.auth.models import Permission, Role
@@ -287,6 +289,14 @@ async def account_page(
         incidents=incidents,
         filter=page,
         older=signals[-1]["received_at"].isoformat() if len(signals) == page.limit else None,
+        # The site's forms (account.manage, through the arc_config pool): what is there now.
+        config=console(request).config_pool is not None,
+        technologies=[(t.value, TECHNOLOGY_NAMES_ZH[t]) for t in Technology],
+        schedule_lines=schedule.from_rows(
+            (r["weekday"], r["opens"], r["closes"]) for r in found["schedule"]
+        ).lines()
+        if found["schedule"]
+        else [],
     )
 
 

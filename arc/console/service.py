@@ -2,7 +2,10 @@
 
 It connects to PostgreSQL as the application role, reads ``arc.incidents``
 for the live queue and sends people's changes as commands on
-``arc.commands``. Once it listens it prints ``http: http://HOST:PORT`` (the
+``arc.commands``. Supervisors' and administrators' changes go through a
+second, small pool logged in as ``arc_config`` (``ARC_CONFIG_DATABASE_URL``,
+migration 0010); without it the console shows the configuration but changes
+none of it. Once it listens it prints ``http: http://HOST:PORT`` (the
 port it got when asked for 0), which ``arc up`` relays.
 """
 
@@ -56,6 +59,14 @@ async def run_console(
         {topic_prefix + name: bus.TOPIC_PARTITIONS[name] for name in (bus.INCIDENTS, bus.COMMANDS)},
     )
     pool = await db.create_pool(settings.database_url, max_size=20, application_name="arc-console")
+    # Changes are rare and each is one short transaction: a few connections serve them.
+    config_pool = (
+        None
+        if settings.config_database_url is None
+        else await db.create_pool(
+            settings.config_database_url, max_size=4, application_name="arc-console-config"
+        )
+    )
     producer = bus.make_producer(settings.kafka_bootstrap, client_id="arc-console")
     commands = CommandClient(
         producer=producer,
@@ -72,6 +83,7 @@ async def run_console(
         session_ttl=timedelta(hours=settings.session_hours),
         totp_box=totp_box(settings.master_key),
         live=live,
+        config_pool=config_pool,
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -106,4 +118,6 @@ async def run_console(
         await commands.stop()
         await producer.stop()
         await pool.close()
+        if config_pool is not None:
+            await config_pool.close()
         sock.close()

@@ -180,7 +180,7 @@ async def test_demo_serves_tcp_and_udp_stops_cleanly_and_keeps_its_log(
 
     # Nothing secret on stdout or stderr: the DSN is masked, passwords never printed.
     output = "\n".join(endpoints.lines) + centre.stderr()
-    for secret_file in ("password", "app-password"):
+    for secret_file in ("password", "app-password", "config-password"):
         secret = (data_dir / "postgres" / secret_file).read_text().strip()
         assert secret not in output, f"{secret_file} printed by arc up"
 
