@@ -70,7 +70,9 @@ Sent = set[str] | datetime  # the signals' received_at, or (harness) the run's s
 
 def _caused(change: dict[str, object], sent: Sent) -> bool:
     """Whether a signal of this run caused ``change`` (its ``updated_at`` is that signal's)."""
-    at = str(change.get("updated_at"))
+    at = change.get("updated_at")
+    if not isinstance(at, str):  # the stream's hello, not a change
+        return False
     if isinstance(sent, datetime):
         return datetime.fromisoformat(at) >= sent
     return at in sent
@@ -91,6 +93,14 @@ async def _sse(
                 change = orjson.loads(line[6:])
                 if _caused(change, sent):
                     out.append((now - datetime.fromisoformat(change["updated_at"])).total_seconds())
+
+
+def _stop_listeners(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the listeners; one that died before is an error, not a quiet gap in the numbers."""
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise RuntimeError("a listener failed") from task.exception()
+        task.cancel()
 
 
 async def _topic(consumer: bus.Consumer, sent: Sent, out: list[float]) -> None:
@@ -199,8 +209,7 @@ async def harness(args: argparse.Namespace) -> dict[str, object]:
                 result = await simulator.run(config)
                 await asyncio.sleep(3.0)
             finally:
-                for task in tasks:
-                    task.cancel()
+                _stop_listeners(tasks)
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await client.aclose()
                 await reference.stop()
@@ -327,8 +336,7 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
                 await asyncio.sleep(3.0)
                 cpu = cpu_seconds(console.pid) - cpu0
             finally:
-                for task in tasks:
-                    task.cancel()
+                _stop_listeners(tasks)
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await client.aclose()
                 await reference.stop()
