@@ -15,13 +15,15 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from arc.auth.models import Permission
 from arc.console.api import submit
-from arc.console.deps import Principal, allowed, connection, console
+from arc.console.deps import Principal, allowed, config_connection, connection, console
 from arc.db import Connection
 from arc.dispatch.lifecycle import Kind
+from arc.guards import service as staff
 
 router = APIRouter(prefix="/api/guard")
 
@@ -80,3 +82,37 @@ async def act(
 ) -> Response:
     """Accept the dispatch, report arrival on site, or clear the site."""
     return await submit(console(request), conn, who, incident_id, _ACTIONS[action], {})
+
+
+class PositionIn(BaseModel):
+    """Where the guard's phone is (WGS-84 degrees, as the browser reports it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latitude: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    longitude: float = Field(ge=-180, le=180, allow_inf_nan=False)
+
+
+@router.post("/position")
+async def position(
+    body: PositionIn,
+    request: Request,
+    # The permission first: a refusal must not depend on whether the pool exists.
+    who: Annotated[Principal, Depends(allowed(Permission.GUARD_ACT))],
+    conn: Annotated[Connection, Depends(config_connection)],
+) -> Response:
+    """The guard's last known position, which the guard proposal ranks by (nearest first)."""
+    if who.user.staff_id is None:
+        raise HTTPException(
+            409, "this login is linked to no member of staff (arc user add --staff)"
+        )
+    known = await staff.report_position(
+        conn=conn,
+        staff_id=who.user.staff_id,
+        latitude=body.latitude,
+        longitude=body.longitude,
+        at=console(request).clock(),
+    )
+    if not known:
+        raise HTTPException(409, "the member of staff of this login is not active")
+    return JSONResponse({"ok": True})

@@ -363,6 +363,31 @@ async def check_onboarding(
 # --- proposing guards for a site ---------------------------------------------------------------
 
 
+async def report_position(
+    *, conn: Connection, staff_id: uuid.UUID, latitude: float, longitude: float, at: datetime
+) -> bool:
+    """Record where a guard is now (from their phone); False when no such active guard.
+
+    Not audited: a position is what the proposal ranks by, reported every
+    minute or so, not a change to the centre's configuration. A report older
+    than the one stored is ignored (phones send late after losing signal).
+    """
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise ValueError(f"not a position: {latitude},{longitude} (WGS-84 degrees)")
+    result: str = await conn.execute(
+        "UPDATE staff SET latitude = $2, longitude = $3, position_at = $4"
+        " WHERE staff_id = $1 AND active AND (position_at IS NULL OR position_at <= $4)",
+        staff_id,
+        latitude,
+        longitude,
+        at,
+    )
+    if result.endswith(" 1"):
+        return True
+    exists = await conn.fetchval("SELECT active FROM staff WHERE staff_id = $1", staff_id)
+    return bool(exists)  # a late report of an active guard is no failure
+
+
 async def propose_guards(*, conn: Connection, account: str, now: datetime) -> Ranking:
     """Rank the patrol guards for an alarm at ``account``'s site at ``now``, and why not others.
 

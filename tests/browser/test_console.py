@@ -89,6 +89,9 @@ async def _login(
         locale="zh-CN",
         timezone_id="Asia/Shanghai",
         viewport={"width": 390, "height": 844} if phone else {"width": 1440, "height": 900},
+        # The guard's phone shares its position (the page reports it for the proposal).
+        geolocation={"latitude": 39.9087, "longitude": 116.4605} if phone else None,
+        permissions=["geolocation"] if phone else [],
     )
     page = await context.new_page()
     await page.goto(url + "/login")

@@ -256,6 +256,7 @@ MATRIX: dict[tuple[str, str], tuple[set[Role], bool]] = {
     ("GET", "/api/me"): (EVERYONE, False),
     ("POST", "/api/guard/incidents/{incident_id}/{action}"): ({R.GUARD}, False),
     ("POST", "/api/guard/incidents/{incident_id}/report"): ({R.GUARD}, False),
+    ("POST", "/api/guard/position"): ({R.GUARD}, False),
     # Configuration changes (arc_config): bodies are {} (422), or ids nobody has (404).
     ("POST", "/api/admin/storms"): ({R.SUPERVISOR}, False),
     ("POST", "/api/admin/storms/stop"): ({R.SUPERVISOR}, False),
@@ -314,6 +315,8 @@ def _call(method: str, route: str, incident_id: str) -> tuple[str, str, dict[str
         body = {"json": {"kind": "note", "details": {"text": "matrix"}}}
     elif route.endswith("/waive"):
         body = {"json": {"step": 99, "reason": "matrix"}}
+    elif route.endswith("/position"):
+        body = {"json": {"latitude": 39.9, "longitude": 116.4}}
     elif route.endswith("/report"):
         body = {"data": {"text": "matrix"}}
     elif route == "/login":
@@ -546,3 +549,20 @@ async def test_an_export_needs_an_issued_grant_and_is_audited_as_one(centre: Cen
         conn=centre.admin, grant_id=grant.grant_id, actor=by["admin"], reason="调取完毕"
     )
     assert (await auditor.client.get(path)).status_code == 403
+
+
+async def test_a_guards_phone_reports_where_the_guard_is(centre: Centre) -> None:
+    await centre.alarm("NBA05")
+    incident_id = await _incident(centre)
+    guard = await centre.login(Role.GUARD)
+    operator = await centre.login(Role.OPERATOR)
+    far = {"latitude": 39.9537, "longitude": 116.4605}  # 5 km north of the site
+    assert (await guard.client.post("/api/guard/position", json=far)).status_code == 200
+    row = await centre.admin.fetchrow(
+        "SELECT latitude, longitude, position_at FROM staff WHERE staff_id = $1", GUARD_ID
+    )
+    assert row is not None and (row["latitude"], row["longitude"]) == (39.9537, 116.4605)
+    proposal = (await operator.client.get(f"/api/incidents/{incident_id}/proposal")).json()
+    assert 4_900 <= proposal["proposals"][0]["distance_m"] <= 5_100
+    nowhere = await guard.client.post("/api/guard/position", json={"latitude": 91, "longitude": 0})
+    assert nowhere.status_code == 422
