@@ -206,24 +206,42 @@ async def audited_read(
         yield conn
 
 
+_LIST_ACCESS = """
+SELECT shard, chain_seq, access_id, at, actor, role, action, subject, details::text AS details,
+       peer
+FROM access_audit
+WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::timestamptz IS NULL OR at < $2)
+  AND ($3::text IS NULL OR actor = $3) AND ($4::text IS NULL OR action = $4)
+  AND ($5::bigint IS NULL OR chain_seq < $5)
+"""
+
+
 async def list_access(
     *,
     conn: Connection,
     since: datetime | None = None,
     until: datetime | None = None,
     actor: str | None = None,
+    action: str | None = None,
+    before: int | None = None,
+    newest_first: bool = False,
     limit: int = 1000,
 ) -> list[AccessRow]:
-    """Rows of the access audit, oldest first (the caller records that it read them)."""
+    """Rows of the access audit, oldest first unless asked (the caller records that it read them).
+
+    ``before`` is a ``chain_seq``: the page of rows earlier in the chain than
+    that one. There is one chain (shard 0) today, whose rows take their time
+    under the writers' lock, so chain order is time order; unlike a time, the
+    cursor has no ties.
+    """
+    order = "shard DESC, chain_seq DESC" if newest_first else "shard, chain_seq"
     rows = await conn.fetch(
-        "SELECT shard, chain_seq, access_id, at, actor, role, action, subject, details::text"
-        " AS details, peer FROM access_audit"
-        " WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::timestamptz IS NULL OR at < $2)"
-        " AND ($3::text IS NULL OR actor = $3)"
-        " ORDER BY shard, chain_seq LIMIT $4",
+        _LIST_ACCESS + f" ORDER BY {order} LIMIT $6",
         since,
         until,
         actor,
+        action,
+        before,
         limit,
     )
     return [

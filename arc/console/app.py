@@ -19,7 +19,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from arc.console import admin_accounts, admin_api, admin_pages, api, guard_api, i18n, pages
+from arc.console import (
+    admin_accounts,
+    admin_api,
+    admin_pages,
+    api,
+    audit_pages,
+    guard_api,
+    i18n,
+    pages,
+)
 from arc.console.deps import Console, Forbidden, NotLoggedIn, lang
 
 STATIC = Path(__file__).parent / "static"
@@ -46,8 +55,8 @@ class _SecurityHeaders(BaseHTTPMiddleware):
         response = await call_next(request)
         for name, value in _HEADERS.items():
             response.headers.setdefault(name, value)
-        if request.url.path.startswith(("/api/", "/incidents/", "/accounts/", "/guard")):
-            response.headers.setdefault("Cache-Control", "no-store")  # alarm records
+        if request.url.path.startswith(("/api/", "/incidents/", "/accounts/", "/guard", "/audit/")):
+            response.headers.setdefault("Cache-Control", "no-store")  # alarm records, their audit
         return response
 
 
@@ -59,6 +68,7 @@ def create_app(state: Console) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(admin_pages.router)
+    app.include_router(audit_pages.router)
     app.include_router(api.router)
     app.include_router(guard_api.router)
     app.include_router(admin_api.router)

@@ -14,6 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
+from arc.accounts.schedule import WEEKDAYS_ZH
 from arc.dispatch.classification import CLASS_NAMES_ZH
 from arc.dispatch.lifecycle import FalseAlarmCause, Resolution, Status
 from arc.dispatch.plans import STEP_NAMES_ZH, StepKind
@@ -40,6 +41,28 @@ _WORDS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
         "nav.staff": ("人员与证书", "Staff and certificates"),
         "nav.rules": ("分级规则与预案", "Rules and plans"),
         "nav.users": ("账号与授权", "Users and grants"),
+        "nav.audit": ("访问审计", "Access audit"),
+        "audit.title": ("访问审计（REGULATION R5）", "Access audit (REGULATION R5)"),
+        "audit.hint": (
+            "每次查看、导出、复制、转发报警记录均在此留痕，最新在前（北京时间）；"
+            "查看本页本身亦记入访问审计",
+            "Every viewing, export, copy and forwarding of records, newest first (Beijing time);"
+            " viewing this page is recorded here too",
+        ),
+        "audit.at": ("时间", "At"),
+        "audit.actor": ("操作人", "Actor"),
+        "audit.action": ("操作", "Action"),
+        "audit.subject": ("对象", "Subject"),
+        "audit.peer": ("来源地址", "From"),
+        "audit.details": ("详情", "Details"),
+        "audit.all": ("（全部）", "(all)"),
+        "audit.none": ("没有符合条件的记录", "No rows match"),
+        "audit.newest": ("最新", "Newest"),
+        "audit.read": ("查看", "read"),
+        "audit.export": ("导出", "export"),
+        "audit.copy": ("复制", "copy"),
+        "audit.forward": ("转发", "forward"),
+        "audit.stream": ("实时订阅", "live stream"),
         "admin.cli_hint": (
             "修改请使用命令行 {cli}（每次修改均记入审计日志）",
             "Change these with {cli} (every change is audited)",
@@ -204,6 +227,25 @@ _WORDS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
         "account.zone": ("防区", "Zone"),
         "account.newer": ("较新", "Newer"),
         "account.older": ("较早", "Older"),
+        "account.rules": ("适用的分级规则与预案", "Rules that apply here"),
+        "account.no_rules": (
+            "无本中心覆盖：按默认分级与预案处置",
+            "No overrides of the centre's: the default classes, grades and plans apply",
+        ),
+        "account.hours": ("营业时间（北京时间）", "Open hours (Beijing time)"),
+        "account.no_hours": ("未设置营业时间（不监控布撤防时间）", "None set (not supervised)"),
+        "account.closed": ("全天不营业", "closed"),
+        "rules.level": ("范围", "Scope"),
+        "rules.global": ("全局", "global"),
+        "rules.own": ("本用户", "this account"),
+        "rules.superseded": ("不适用：本用户另有规则", "Does not apply: this account has its own"),
+        "rules.taken_over": (
+            "以下情形由本用户规则取代：",
+            "Except where this account's own decide: ",
+        ),
+        "rules.grades": ("适用等级", "Grades it decides"),
+        "rules.every_grade": ("全部等级", "every grade"),
+        "rules.set_by": ("设置人", "Set by"),
         "staffing.title": ("人员配备合规（联网报警运营规范 表1）", "Staffing compliance (表1)"),
         "staffing.customers": ("服务用户数", "Customers served"),
         "staffing.band": ("档位", "Band"),
@@ -274,6 +316,9 @@ _STEP_EN: Final[Mapping[StepKind, str]] = MappingProxyType(
 )
 
 
+_WEEKDAYS_EN: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
 def parse_lang(value: str | None) -> Lang:
     """The language a cookie or query names, Chinese when it names none we speak."""
     try:
@@ -333,6 +378,11 @@ def duration(value: timedelta) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def weekday_names(lang: Lang) -> tuple[str, ...]:
+    """The days of the week, Monday first, as a schedule lists them."""
+    return WEEKDAYS_ZH if lang is Lang.ZH else _WEEKDAYS_EN
 
 
 def beijing(value: datetime | None) -> str:

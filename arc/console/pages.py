@@ -260,25 +260,31 @@ async def account_page(
     request: Request,
     language: Annotated[i18n.Lang, Depends(lang)],
     reading: Annotated[Reading, audited_read(Permission.ACCOUNT_READ)],
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[str | None, Query(max_length=40)] = None,
+    until: Annotated[str | None, Query(max_length=40)] = None,
     event_class: Annotated[str | None, Query(alias="class")] = None,
     zone: str | None = None,
-    before: datetime | None = None,
+    before: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
-    """An account: site, zones, keyholders, schedule, state, signal and incident history."""
+    """An account: site, zones, keyholders, open hours, rules, state, signals and incidents."""
     found = await queries.account(conn=reading.conn, account=account)
     if found is None:
         raise HTTPException(404, f"no account {account}")
     page = queries.SignalFilter(
-        since=_beijing(since),
-        until=_beijing(until),
+        since=form_time(since, "since"),
+        until=form_time(until, "until"),
         event_class=event_class or None,
         zone=zone or None,
-        before=before,
+        before=form_time(before, "before"),
     )
     signals = await queries.signals(conn=reading.conn, account=account, query=page)
     incidents = await queries.account_incidents(conn=reading.conn, account=account)
+    applied = await queries.account_rules(conn=reading.conn, account=account)
+    hours = (
+        schedule.from_rows((r["weekday"], r["opens"], r["closes"]) for r in found["schedule"])
+        if found["schedule"]
+        else None
+    )
     return render(
         request,
         "account.html",
@@ -292,19 +298,30 @@ async def account_page(
         # The site's forms (account.manage, through the arc_config pool): what is there now.
         config=console(request).config_pool is not None,
         technologies=[(t.value, TECHNOLOGY_NAMES_ZH[t]) for t in Technology],
-        schedule_lines=schedule.from_rows(
-            (r["weekday"], r["opens"], r["closes"]) for r in found["schedule"]
-        ).lines()
-        if found["schedule"]
-        else [],
+        schedule_lines=hours.lines() if hours else [],
+        # What applies here (read-only): the centre's overrides and plans, the open hours.
+        rules=applied,
+        hours=None
+        if hours is None
+        else list(zip(i18n.weekday_names(language), hours.days, strict=True)),
     )
 
 
-def _beijing(value: datetime | None) -> datetime | None:
-    """A time from a form: without a zone it is Beijing time, as the operator typed it."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=BEIJING)
+def form_time(value: str | None, name: str) -> datetime | None:
+    """A time from a filter form: empty is none; without a zone it is Beijing time.
+
+    Read here, not by FastAPI: a browser sends an empty field as ``since=``,
+    which a ``datetime`` parameter would refuse.
+    """
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(
+            422, f"{name}: {value!r} is not a time such as 2026-12-02T14:30"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=BEIJING)
 
 
 @router.get("/staffing")

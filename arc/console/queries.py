@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from arc.db import Connection
+from arc.dispatch import rules, rules_store
 
 # Held incidents (storm mode's delay) are the dispatcher's until their hold ends.
 _QUEUE = """
@@ -165,6 +166,26 @@ async def account(*, conn: Connection, account: str) -> dict[str, Any] | None:
         "last_signal_at": None if state is None else state["last_signal_at"],
         "state": None if state is None else _state(state["state"]),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRules:
+    """The centre's overrides and plans that concern one account, with who set each and why."""
+
+    overrides: list[tuple[rules.OverrideHere, rules_store.StoredOverride]]
+    plans: list[tuple[rules.PlanHere, rules_store.StoredPlan]]
+
+
+async def account_rules(*, conn: Connection, account: str) -> AccountRules:
+    """This account's classification and plan overrides and the global ones, as they apply."""
+    overrides = {s.override: s for s in await rules_store.list_overrides(conn=conn)}
+    plans = {s.plan: s for s in await rules_store.list_plans(conn=conn)}
+    return AccountRules(
+        overrides=[
+            (h, overrides[h.override]) for h in rules.overrides_at(list(overrides), account)
+        ],
+        plans=[(h, plans[h.plan]) for h in rules.plans_at(list(plans), account)],
+    )
 
 
 async def keyholders(*, conn: Connection, account: str) -> list[dict[str, Any]]:

@@ -439,3 +439,79 @@ def describe_scope(account: str, zone: str = "") -> str:
     if not account:
         return "全局 global"
     return f"用户 account {account}" + (f" 防区 zone {zone}" if zone else "")
+
+
+# -- what applies at one account ------------------------------------------------------
+#
+# An account's page lists its own overrides and plans and the global ones, each
+# with how far it decides there: a more specific scope wins over any match of a
+# less specific one (``Overrides.find``, ``Plans.override_for``), so a global
+# override is replaced wherever this account has one for the same signals.
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideHere:
+    """A classification override as it concerns one account, and whether it decides there."""
+
+    override: Override
+    level: Level
+    superseded: bool  # this account's own decide every signal it would
+    taken_over_by: tuple[Override, ...]  # this account's own that decide some of its signals
+
+
+@dataclass(frozen=True, slots=True)
+class PlanHere:
+    """A plan override as it concerns one account, and the grades it decides there."""
+
+    plan: PlanOverride
+    level: Level
+    grades: tuple[Grade, ...]  # the grades whose incidents open with it here
+    taken_over: tuple[Grade, ...]  # the grades it names where a more specific plan decides
+
+
+_SCOPE_RANK: Final = {Level.GLOBAL: 0, Level.ACCOUNT: 1, Level.ZONE: 2}
+_INCIDENT_GRADES: Final = tuple(g for g in Grade if g < Grade.INFORMATION)
+
+
+def _competes_with(match: str) -> frozenset[str]:
+    """The matches that catch every signal ``match`` catches (itself, its SIA code, its class)."""
+    try:
+        code = parse_code(match)
+    except RulesRefused:
+        return frozenset({match})
+    keys = (match, code.code_key, code.cid_key, f"class:{code.default_class}")
+    return frozenset(k for k in keys if k)
+
+
+def overrides_at(overrides: Sequence[Override], account: str) -> list[OverrideHere]:
+    """The overrides of ``account`` and the global ones, own first, each with how far it applies."""
+    here = [o for o in overrides if o.account in ("", account)]
+    result: list[OverrideHere] = []
+    for o in here:
+        level = override_level(o)
+        takers = tuple(
+            other
+            for other in here
+            if _SCOPE_RANK[override_level(other)] > _SCOPE_RANK[level]
+            and (other.match in _competes_with(o.match) or o.match in _competes_with(other.match))
+        )
+        superseded = level is Level.GLOBAL and any(
+            not t.zone and t.match in _competes_with(o.match) for t in takers
+        )
+        result.append(OverrideHere(o, level, superseded, takers))
+    result.sort(key=lambda h: (h.level is Level.GLOBAL, h.override.zone, h.override.match))
+    return result
+
+
+def plans_at(plans: Sequence[PlanOverride], account: str) -> list[PlanHere]:
+    """The plans of ``account`` and the global ones, own first, with the grades each decides."""
+    here = [p for p in plans if p.account in ("", account)]
+    table = Plans(here)
+    result: list[PlanHere] = []
+    for p in here:
+        named = (Grade(p.grade),) if p.grade else _INCIDENT_GRADES
+        deciding = tuple(g for g in named if table.override_for(account, p.event_class, g) == p)
+        taken = tuple(g for g in named if g not in deciding)
+        result.append(PlanHere(p, plan_level(p), deciding, taken))
+    result.sort(key=lambda h: (h.level is Level.GLOBAL, h.plan.event_class, h.plan.grade or 0))
+    return result

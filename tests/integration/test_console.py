@@ -241,6 +241,7 @@ MATRIX: dict[tuple[str, str], tuple[set[Role], bool]] = {
     ("GET", "/supervisor/staff"): ({R.OPERATOR, R.SUPERVISOR, R.ADMIN}, False),
     ("GET", "/supervisor/rules"): ({R.SUPERVISOR}, False),
     ("GET", "/admin/users"): ({R.ADMIN}, False),
+    ("GET", "/audit/access"): ({R.AUDITOR}, True),  # audit.read; reading the audit is audited
     ("GET", "/api/queue"): (READERS, True),
     ("GET", "/api/queue/load"): (SUPERVISORS, True),
     ("GET", "/api/queue/stream"): (READERS, True),
@@ -566,3 +567,17 @@ async def test_a_guards_phone_reports_where_the_guard_is(centre: Centre) -> None
     assert 4_900 <= proposal["proposals"][0]["distance_m"] <= 5_100
     nowhere = await guard.client.post("/api/guard/position", json={"latitude": 91, "longitude": 0})
     assert nowhere.status_code == 422
+
+
+async def test_the_account_page_filters_with_the_empty_fields_a_browser_sends(
+    centre: Centre,
+) -> None:
+    await centre.alarm("NBA06")
+    await _incident(centre)
+    operator = await centre.login(Role.OPERATOR)
+    page = await operator.client.get(
+        f"/accounts/{ACCOUNT}", params={"since": "", "until": "", "class": "burglary", "zone": ""}
+    )
+    assert page.status_code == 200 and "BA" in page.text
+    bad = await operator.client.get(f"/accounts/{ACCOUNT}", params={"since": "yesterday"})
+    assert bad.status_code == 422 and "since" in bad.text
