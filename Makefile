@@ -33,15 +33,18 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The browser tests drive Debian's Chromium through Playwright (no browser
-# download). Installed here when missing; without it the browser tests fail.
+# download), with CJK fonts so that the screenshots read as the operators see
+# the pages. Installed here when missing; without Chromium the tests fail.
 CHROMIUM ?= /usr/bin/chromium
+CJK_FONTS := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+BROWSER_PACKAGES := chromium fonts-noto-cjk
 browser:
-	@test -x $(CHROMIUM) || { \
-		echo "installing Chromium for the browser tests (Debian package chromium)"; \
+	@{ test -x $(CHROMIUM) && test -e $(CJK_FONTS); } || { \
+		echo "installing $(BROWSER_PACKAGES) for the browser tests (Debian packages)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+		$$SUDO apt-get install -y --no-install-recommends $(BROWSER_PACKAGES) >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update >/dev/null && \
-		  $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null; }; }
+		  $$SUDO apt-get install -y --no-install-recommends $(BROWSER_PACKAGES) >/dev/null; }; }
 	@test -x $(CHROMIUM) || { echo "no Chromium at $(CHROMIUM): the browser tests need it"; exit 1; }
 
 # The whole suite, with 100% branch coverage of protocols/ enforced.
