@@ -41,10 +41,8 @@ from argon2 import PasswordHasher
 from arc import bus, db
 from arc.auth import service as users
 from arc.auth.models import Role
-from arc.embedded import EmbeddedBroker, EmbeddedPostgres
-from arc.runtime import with_credentials
 from loadtest import simulator
-from loadtest.dispatch_bench import APP_PASSWORD, make_signal, produce, start_service
+from loadtest.dispatch_bench import make_signal, produce, scratch_centre, start_service
 from loadtest.receive_bench import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,92 +259,70 @@ def _report(
 
 
 async def bench(args: argparse.Namespace) -> dict[str, object]:
-    scratch = Path(tempfile.mkdtemp(prefix="arc-console-bench-"))
     rng = random.Random(11)
     accounts = [f"{n:04X}" for n in range(0x2000, 0x2000 + args.accounts)]
     console_lat: list[float] = []
     topic_lat: list[float] = []
-    try:
-        with EmbeddedPostgres(scratch / "postgres") as postgres, EmbeddedBroker() as broker:
-            admin_dsn = postgres.dsn().get_secret_value()
-            conn = await db.connect(admin_dsn)
-            try:
-                await db.migrate(conn=conn)
-                await conn.execute(f"ALTER ROLE arc_app LOGIN PASSWORD '{APP_PASSWORD}'")
-                await conn.executemany(
-                    "INSERT INTO accounts (account, link_test_seconds) VALUES ($1, 3600)",
-                    [(a,) for a in accounts],
-                )
-                await users.add_user(
-                    conn=conn,
-                    username="bench",
-                    display_name="bench",
-                    role=Role.OPERATOR,
-                    password=PASSWORD,
-                    actor="console_bench",
-                    hasher=FAST,
-                )
-            finally:
-                await conn.close()
-            bootstrap = broker.bootstrap
-            await bus.ensure_topics(bootstrap)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("ARC_")}
-            env.update(
-                ARC_DATABASE_URL=with_credentials(
-                    postgres.dsn(), "arc_app", APP_PASSWORD
-                ).get_secret_value(),
-                ARC_KAFKA_BOOTSTRAP=bootstrap,
-                ARC_HTTP_PORT="0",
+    async with scratch_centre("arc-console-bench-", accounts) as (admin_dsn, bootstrap, env):
+        conn = await db.connect(admin_dsn)
+        try:
+            await users.add_user(
+                conn=conn,
+                username="bench",
+                display_name="bench",
+                role=Role.OPERATOR,
+                password=PASSWORD,
+                actor="console_bench",
+                hasher=FAST,
             )
-            dispatcher, _ = await start_service(
-                env, "dispatcher", "--all-partitions", ready=b"dispatcher:"
-            )
-            console, line = await start_service(env, "console", ready=b"http:")
-            url = line.decode().split()[1]
-            producer = bus.make_producer(bootstrap, linger_ms=5)
-            reference = await _reference(bootstrap)
-            await producer.start()
-            client = httpx.AsyncClient(base_url=url, timeout=30)
-            tasks: list[asyncio.Task[None]] = []
-            try:
-                login = await client.post(
-                    "/login", data={"username": "bench", "password": PASSWORD}
-                )
-                if login.status_code != 303:
-                    raise RuntimeError(f"login refused: {login.status_code}")
-                sent: set[str] = set()
-                ready = asyncio.Event()
-                tasks = [
-                    asyncio.create_task(_sse(client, sent, console_lat, ready)),
-                    asyncio.create_task(_topic(reference, sent, topic_lat)),
-                ]
+        finally:
+            await conn.close()
+        env = {**env, "ARC_HTTP_PORT": "0"}
+        dispatcher, _ = await start_service(
+            env, "dispatcher", "--all-partitions", ready=b"dispatcher:"
+        )
+        console, line = await start_service(env, "console", ready=b"http:")
+        url = line.decode().split()[1]
+        producer = bus.make_producer(bootstrap, linger_ms=5)
+        reference = await _reference(bootstrap)
+        await producer.start()
+        client = httpx.AsyncClient(base_url=url, timeout=30)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            login = await client.post("/login", data={"username": "bench", "password": PASSWORD})
+            if login.status_code != 303:
+                raise RuntimeError(f"login refused: {login.status_code}")
+            sent: set[str] = set()
+            ready = asyncio.Event()
+            tasks = [
+                asyncio.create_task(_sse(client, sent, console_lat, ready)),
+                asyncio.create_task(_topic(reference, sent, topic_lat)),
+            ]
+            async with asyncio.timeout(30):
+                await ready.wait()
+            cpu0 = cpu_seconds(console.pid)
+            interval = 1.0 / args.rate
+            start = time.perf_counter()
+            for n in range(int(args.rate * args.seconds)):
+                delay = start + n * interval - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                message = make_signal(rng, accounts)
+                sent.add(datetime.fromisoformat(message["received_at"]).isoformat())
+                await produce(producer, bus.SIGNALS, message)
+            sending = time.perf_counter() - start
+            await asyncio.sleep(3.0)
+            cpu = cpu_seconds(console.pid) - cpu0
+        finally:
+            _stop_listeners(tasks)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await client.aclose()
+            await reference.stop()
+            await producer.stop()
+            for proc in (console, dispatcher):
+                proc.terminate()
                 async with asyncio.timeout(30):
-                    await ready.wait()
-                cpu0 = cpu_seconds(console.pid)
-                interval = 1.0 / args.rate
-                start = time.perf_counter()
-                for n in range(int(args.rate * args.seconds)):
-                    delay = start + n * interval - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    message = make_signal(rng, accounts)
-                    sent.add(datetime.fromisoformat(message["received_at"]).isoformat())
-                    await produce(producer, bus.SIGNALS, message)
-                sending = time.perf_counter() - start
-                await asyncio.sleep(3.0)
-                cpu = cpu_seconds(console.pid) - cpu0
-            finally:
-                _stop_listeners(tasks)
-                await asyncio.gather(*tasks, return_exceptions=True)
-                await client.aclose()
-                await reference.stop()
-                await producer.stop()
-                for proc in (console, dispatcher):
-                    proc.terminate()
-                    async with asyncio.timeout(30):
-                        await proc.wait()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+                    await proc.wait()
     return _report(
         args,
         console_lat,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -29,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 APP_PASSWORD = "bench-app-password"  # noqa: S105 - a scratch database's role
 
 # (share, SIA code, qualifier, class): what a centre's traffic looks like, mostly quiet.
-MIX = (
+MIX: tuple[tuple[float, str | None, str, str], ...] = (
     (0.55, None, "new", "test"),  # DC-09 NULL link test
     (0.10, "OP", "new", "open_close"),
     (0.10, "CL", "restore", "open_close"),
@@ -58,11 +59,11 @@ MIX = (
 def make_signal(rng: random.Random, accounts: Sequence[str]) -> SignalMessage:
     """One signal as the receiver produces it."""
     roll, share = rng.random(), 0.0
-    code, qualifier, event_class = MIX[-1][1:]
-    for share_of, *rest in MIX:
-        share += share_of
+    _, code, qualifier, event_class = MIX[-1]
+    for entry in MIX:
+        share += entry[0]
         if roll < share:
-            code, qualifier, event_class = rest
+            _, code, qualifier, event_class = entry
             break
     zone = None if code is None else f"{rng.randint(1, 8)}"
     return {
@@ -153,10 +154,16 @@ async def start_service(
     return proc, line
 
 
-async def bench(args: argparse.Namespace) -> dict[str, object]:
-    scratch = Path(tempfile.mkdtemp(prefix="arc-dispatch-bench-"))
-    rng = random.Random(7)
-    accounts = [f"{n:04X}" for n in range(0x1000, 0x1000 + args.accounts)]
+@contextlib.asynccontextmanager
+async def scratch_centre(
+    prefix: str, accounts: Sequence[str]
+) -> AsyncIterator[tuple[str, str, dict[str, str]]]:
+    """Embedded PostgreSQL (migrated, ``accounts`` in) and broker in a scratch directory.
+
+    Yields the owner's DSN, the broker's bootstrap and the environment a
+    service started as its own process needs (as ``arc up`` gives it).
+    """
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         with EmbeddedPostgres(scratch / "postgres") as postgres, EmbeddedBroker() as broker:
             admin_dsn = postgres.dsn().get_secret_value()
@@ -170,48 +177,54 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
                 )
             finally:
                 await conn.close()
-            bootstrap = broker.bootstrap
-            await bus.ensure_topics(bootstrap)
+            await bus.ensure_topics(broker.bootstrap)
             env = {k: v for k, v in os.environ.items() if not k.startswith("ARC_")}
             env.update(
                 ARC_DATABASE_URL=with_credentials(
                     postgres.dsn(), "arc_app", APP_PASSWORD
                 ).get_secret_value(),
-                ARC_KAFKA_BOOTSTRAP=bootstrap,
+                ARC_KAFKA_BOOTSTRAP=broker.bootstrap,
             )
-            producer = bus.make_producer(bootstrap, linger_ms=5)
-            await producer.start()
-            try:
-                for _ in range(args.signals):
-                    await produce(producer, bus.SIGNALS, make_signal(rng, accounts))
-                await producer.flush()
-                reference = await _reference(bootstrap, bus.SIGNALS, args.signals)
-                proc, _ = await start_service(
-                    env, "dispatcher", "--all-partitions", ready=b"dispatcher:"
-                )
-                try:
-                    began, cpu0 = time.perf_counter(), cpu_seconds(proc.pid)
-                    async with asyncio.timeout(args.signals / 200 + 60):
-                        # Polling the database is the measurement: offsets are committed there.
-                        while await _offsets_done(admin_dsn, bus.SIGNALS) < args.signals:  # noqa: ASYNC110
-                            await asyncio.sleep(0.05)
-                    elapsed = time.perf_counter() - began
-                    cpu = cpu_seconds(proc.pid) - cpu0
-                    latencies = await _latency(producer, bootstrap, rng, accounts, args)
-                finally:
-                    proc.terminate()
-                    async with asyncio.timeout(30):
-                        await proc.wait()
-            finally:
-                await producer.stop()
-            conn = await db.connect(admin_dsn)
-            try:
-                incidents = await conn.fetchval("SELECT count(*) FROM incidents")
-                log_rows = await conn.fetchval("SELECT count(*) FROM incident_log")
-            finally:
-                await conn.close()
+            yield admin_dsn, broker.bootstrap, env
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+async def bench(args: argparse.Namespace) -> dict[str, object]:
+    rng = random.Random(7)
+    accounts = [f"{n:04X}" for n in range(0x1000, 0x1000 + args.accounts)]
+    async with scratch_centre("arc-dispatch-bench-", accounts) as (admin_dsn, bootstrap, env):
+        producer = bus.make_producer(bootstrap, linger_ms=5)
+        await producer.start()
+        try:
+            for _ in range(args.signals):
+                await produce(producer, bus.SIGNALS, make_signal(rng, accounts))
+            await producer.flush()
+            reference = await _reference(bootstrap, bus.SIGNALS, args.signals)
+            proc, _ = await start_service(
+                env, "dispatcher", "--all-partitions", ready=b"dispatcher:"
+            )
+            try:
+                began, cpu0 = time.perf_counter(), cpu_seconds(proc.pid)
+                async with asyncio.timeout(args.signals / 200 + 60):
+                    # Polling the database is the measurement: offsets are committed there.
+                    while await _offsets_done(admin_dsn, bus.SIGNALS) < args.signals:  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
+                elapsed = time.perf_counter() - began
+                cpu = cpu_seconds(proc.pid) - cpu0
+                latencies = await _latency(producer, bootstrap, rng, accounts, args)
+            finally:
+                proc.terminate()
+                async with asyncio.timeout(30):
+                    await proc.wait()
+        finally:
+            await producer.stop()
+        conn = await db.connect(admin_dsn)
+        try:
+            incidents = await conn.fetchval("SELECT count(*) FROM incidents")
+            log_rows = await conn.fetchval("SELECT count(*) FROM incident_log")
+        finally:
+            await conn.close()
     rate = args.signals / elapsed
     reference_rate = args.signals / reference
     lat = sorted(latencies)
