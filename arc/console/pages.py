@@ -38,7 +38,7 @@ from arc.console.deps import (
     peer,
 )
 from arc.db import Connection
-from arc.dispatch import lifecycle, response_times
+from arc.dispatch import incident_json, response_times
 from arc.guards import service as guards
 from arc.model import BEIJING
 
@@ -56,7 +56,7 @@ TEMPLATES.env.filters["time"] = lambda value: i18n.beijing(
 )
 # JSON as people read it: Chinese as Chinese, not \\u escapes (autoescaping still applies).
 TEMPLATES.env.globals["guard_clocks"] = lambda state, now: response_times.clocks(
-    lifecycle.from_json(state), now
+    incident_json.from_json(state), now
 )
 TEMPLATES.env.filters["readable"] = lambda value: orjson.dumps(value, default=str).decode()
 

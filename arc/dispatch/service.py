@@ -28,7 +28,7 @@ import orjson
 from arc import bus, db
 from arc.accounts import sites
 from arc.config import Settings
-from arc.dispatch import lifecycle, store, storm_store
+from arc.dispatch import incident_json, store, storm_store
 from arc.dispatch.classification import Grade, Override, Overrides
 from arc.dispatch.engine import Batch, Command, Engine
 from arc.dispatch.plans import PlanOverride, Plans, PlanStep, StepKind
@@ -252,7 +252,7 @@ class Dispatcher:
             for _, incident in batch.incidents.values():
                 await self._producer.send(
                     self._incidents,
-                    value=orjson.dumps(lifecycle.to_json(incident)),
+                    value=orjson.dumps(incident_json.to_json(incident)),
                     key=incident.account.encode(),
                 )
         except bus.KafkaError as error:

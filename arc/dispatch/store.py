@@ -19,7 +19,14 @@ from typing import Any
 import orjson
 
 from arc import chain, db
-from arc.dispatch import false_alarms, lifecycle, open_close, site_state, site_state_json
+from arc.dispatch import (
+    false_alarms,
+    incident_json,
+    lifecycle,
+    open_close,
+    site_state,
+    site_state_json,
+)
 from arc.dispatch.engine import Batch, Entry
 from arc.dispatch.lifecycle import Incident
 from arc.model import beijing_day
@@ -90,7 +97,7 @@ async def load_shard(conn: db.Connection, shard: int, topics: Sequence[str]) -> 
     rows = await conn.fetch(
         "SELECT state FROM incidents WHERE shard = $1 AND status <> 'closed'", shard
     )
-    incidents = [lifecycle.from_json(orjson.loads(r["state"])) for r in rows]
+    incidents = [incident_json.from_json(orjson.loads(r["state"])) for r in rows]
     site_rows = await conn.fetch(
         "SELECT account, last_signal_at, state FROM site_state WHERE shard = $1", shard
     )
@@ -216,7 +223,7 @@ def _incident_columns(items: Iterable[tuple[int, Incident]]) -> list[list[Any]]:
             i.escalation_level,
             None if i.resolution is None else i.resolution.value,
             None if i.cause is None else i.cause.value,
-            orjson.dumps(lifecycle.to_json(i)).decode(),
+            orjson.dumps(incident_json.to_json(i)).decode(),
         )
         for shard, i in items
     ]

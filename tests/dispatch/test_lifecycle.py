@@ -11,6 +11,7 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from arc.dispatch.incident_json import from_json, to_json
 from arc.dispatch.lifecycle import (
     AUTOMATIC,
     Change,
@@ -23,10 +24,8 @@ from arc.dispatch.lifecycle import (
     Status,
     StepStatus,
     apply,
-    from_json,
     open_incident,
     rebuild,
-    to_json,
 )
 
 T0 = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)

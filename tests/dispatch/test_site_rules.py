@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from arc.accounts.schedule import parse_schedule
 from arc.dispatch.engine import Batch, Engine
-from arc.dispatch.lifecycle import Kind, from_json, rebuild, to_json
+from arc.dispatch.incident_json import from_json, to_json
+from arc.dispatch.lifecycle import Kind, rebuild
 from arc.dispatch.open_close import DISARMED_TITLE, NOT_ARMED_TITLE
 from arc.dispatch.signal import Signal
 from arc.dispatch.site_state import SiteState
