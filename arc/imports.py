@@ -8,6 +8,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from arc import audit
+from arc.db import Connection
+
 
 @dataclass(frozen=True, slots=True)
 class RowProblem:
@@ -43,6 +46,35 @@ class ImportResult:
     def total(self) -> int:
         """Rows in the file."""
         return self.added + self.updated
+
+
+async def record_import(
+    *,
+    conn: Connection,
+    actor: str,
+    action: str,
+    subject: str,
+    source: str | None,
+    sha256: str,
+    columns: Sequence[str],
+    added: int,
+    updated: int,
+) -> ImportResult:
+    """Audit an import that was written, in the caller's transaction; return what it did."""
+    audit_id = await audit.record(
+        conn=conn,
+        actor=actor,
+        action=action,
+        subject=subject,
+        details={
+            "source": source,
+            "sha256": sha256,
+            "columns": list(columns),
+            "added": added,
+            "updated": updated,
+        },
+    )
+    return ImportResult(added=added, updated=updated, sha256=sha256, audit_id=audit_id)
 
 
 class UnreadableFile(Exception):

@@ -26,7 +26,7 @@ from arc import audit
 from arc.accounts.models import AccountIn, AccountOut
 from arc.db import Connection
 from arc.guards.service import check_onboarding
-from arc.imports import ImportRejected, ImportResult, RowProblem
+from arc.imports import ImportRejected, ImportResult, RowProblem, record_import
 from arc.secrets import MasterKeyMismatch, SecretBox, SecretError
 from protocols.dc09_crypto import Dc09Key, KeyFormat
 from protocols.dc09_receiver import AccountSettings, DriftAction, TimestampPolicy
@@ -385,21 +385,17 @@ async def import_csv(
             override=staffing_override,
         )
         await _write_rows(conn, box, parsed)
-        added = len(parsed.rows) - updated
-        audit_id = await audit.record(
+        return await record_import(
             conn=conn,
             actor=actor,
             action="account.import",
             subject="accounts",
-            details={
-                "source": source,
-                "sha256": digest,
-                "columns": list(parsed.columns),
-                "added": added,
-                "updated": updated,
-            },
+            source=source,
+            sha256=digest,
+            columns=parsed.columns,
+            added=len(parsed.rows) - updated,
+            updated=updated,
         )
-    return ImportResult(added=added, updated=updated, sha256=digest, audit_id=audit_id)
 
 
 async def _write_rows(conn: Connection, box: SecretBox, parsed: ParsedCsv) -> None:

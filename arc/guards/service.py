@@ -32,7 +32,7 @@ from arc.guards.assignment import Ranking, rank
 from arc.guards.eligibility import ineligibility
 from arc.guards.models import Staff, StaffIn, StaffOut, parse_shift
 from arc.guards.staffing import Category, Compliance
-from arc.imports import ImportRejected, ImportResult, RowProblem
+from arc.imports import ImportRejected, ImportResult, RowProblem, record_import
 from arc.model import beijing_day
 
 _WRITE_COLUMNS = (
@@ -592,21 +592,17 @@ async def import_csv(
             raise ImportRejected(
                 [RowProblem(1, "the file moves a certificate number from one person to another")]
             ) from None
-        added = len(resolved) - updated
-        audit_id = await audit.record(
+        return await record_import(
             conn=conn,
             actor=actor,
             action="staff.import",
             subject="staff",
-            details={
-                "source": source,
-                "sha256": digest,
-                "columns": list(parsed.columns),
-                "added": added,
-                "updated": updated,
-            },
+            source=source,
+            sha256=digest,
+            columns=parsed.columns,
+            added=len(resolved) - updated,
+            updated=updated,
         )
-    return ImportResult(added=added, updated=updated, sha256=digest, audit_id=audit_id)
 
 
 async def _write_rows(
