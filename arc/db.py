@@ -88,8 +88,16 @@ async def create_pool(
     connect_timeout: float = 10.0,
     command_timeout: float | None = 30.0,
     application_name: str = "arc",
+    session_reset: bool = True,
 ) -> Pool:
-    """Open an asyncpg pool; fail within ``connect_timeout`` if the server does not answer."""
+    """Open an asyncpg pool; fail within ``connect_timeout`` if the server does not answer.
+
+    ``session_reset=False`` skips the reset query a released connection
+    otherwise runs (``RESET ALL``, ``UNLISTEN *``, ...): one round trip per
+    batch on the log writer's ACK path. Only for a service whose pooled
+    connections keep no session state (no SET, LISTEN, advisory lock or
+    cursor); an open transaction is still rolled back.
+    """
     secret = dsn.get_secret_value() if isinstance(dsn, SecretStr) else dsn
     return await asyncpg.create_pool(
         secret,
@@ -98,7 +106,12 @@ async def create_pool(
         timeout=connect_timeout,
         command_timeout=command_timeout,
         server_settings={"application_name": application_name},
+        reset=None if session_reset else _keep_session,
     )
+
+
+async def _keep_session(_conn: Connection) -> None:
+    """A pool's reset that sends nothing (see ``create_pool``)."""
 
 
 async def connect(

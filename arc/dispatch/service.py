@@ -347,7 +347,10 @@ async def run_dispatcher(
     )
     dsn = settings.database_url.get_secret_value()
     pool = await db.create_pool(
-        settings.database_url, max_size=2, application_name="arc-dispatcher"
+        settings.database_url,
+        max_size=2,
+        application_name="arc-dispatcher",
+        session_reset=False,  # its batches keep no session state
     )
     consumer = bus.make_consumer(
         settings.kafka_bootstrap,

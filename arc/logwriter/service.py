@@ -40,7 +40,12 @@ async def run_logwriter(
         settings.kafka_bootstrap,
         {t.topic: bus.TOPIC_PARTITIONS[t.topic.removeprefix(topic_prefix)] for t in chosen},
     )
-    pool = await db.create_pool(settings.database_url, max_size=2, application_name="arc-logwriter")
+    pool = await db.create_pool(
+        settings.database_url,
+        max_size=2,
+        application_name="arc-logwriter",
+        session_reset=False,  # its batches keep no session state
+    )
     consumer = bus.make_consumer(
         settings.kafka_bootstrap,
         group_id=None if all_partitions else topic_prefix + GROUP,
