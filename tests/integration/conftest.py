@@ -10,18 +10,23 @@ merely happens to run on this machine.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 
+from arc import db
 from arc.embedded import EmbeddedBroker, EmbeddedPostgres
+from arc.runtime import APP_ROLE, with_credentials
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +74,32 @@ async def database_url(postgres_url: str) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@dataclass
+class Databases:
+    """A migrated database, as its owner and as the services' role sees it."""
+
+    owner: asyncpg.Connection[asyncpg.Record]  # the superuser that migrated
+    app: asyncpg.Connection[asyncpg.Record]  # arc_app
+    app_dsn: str
+
+
+@pytest_asyncio.fixture
+async def dbs(database_url: str) -> AsyncIterator[Databases]:
+    """``database_url`` migrated, with ``arc_app`` allowed to log in."""
+    owner = await asyncpg.connect(database_url, timeout=10)
+    await db.migrate(conn=owner)
+    password = secrets.token_urlsafe(16)
+    # A utility statement takes no parameters; the password is URL-safe base64.
+    await owner.execute(f"ALTER ROLE {APP_ROLE} LOGIN PASSWORD '{password}'")
+    app_dsn = with_credentials(SecretStr(database_url), APP_ROLE, password).get_secret_value()
+    app = await asyncpg.connect(app_dsn, timeout=10)
+    try:
+        yield Databases(owner, app, app_dsn)
+    finally:
+        await app.close()
+        await owner.close()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -20,12 +19,11 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 import pytest_asyncio
-from pydantic import SecretStr
 
 from arc import bus, chain, db
 from arc.logwriter.writer import Head, LogWriter, targets
 from arc.model import SignalMessage, beijing_day, encode
-from arc.runtime import APP_ROLE, with_credentials
+from tests.integration.conftest import Databases
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio, pytest.mark.timeout(90)]
 
@@ -75,23 +73,17 @@ def _signal(n: int) -> SignalMessage:
 
 @pytest_asyncio.fixture
 async def writer_and_owner(
-    database_url: str,
+    dbs: Databases,
 ) -> AsyncIterator[tuple[LogWriter, asyncpg.Connection[asyncpg.Record]]]:
-    owner = await asyncpg.connect(database_url, timeout=10)
-    await db.migrate(conn=owner)
-    password = secrets.token_urlsafe(16)
-    await owner.execute(f"ALTER ROLE {APP_ROLE} LOGIN PASSWORD '{password}'")
-    app_dsn = with_credentials(SecretStr(database_url), APP_ROLE, password)
     # One connection: its statistics are flushed on demand (pg_stat_force_next_flush).
-    pool = await db.create_pool(app_dsn, min_size=1, max_size=1, session_reset=False)
+    pool = await db.create_pool(dbs.app_dsn, min_size=1, max_size=1, session_reset=False)
     target = targets()[0]
     writer = LogWriter(pool=pool, consumer=None, targets=[target])  # type: ignore[arg-type]
     writer._heads[(target.topic, 0)] = Head(0, 0, chain.GENESIS)  # as resume() leaves it
     try:
-        yield writer, owner
+        yield writer, dbs.owner
     finally:
         await pool.close()
-        await owner.close()
 
 
 async def _write(writer: LogWriter, first: int, count: int) -> None:

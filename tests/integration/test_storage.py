@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import secrets
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
-from pydantic import SecretStr
 
 from arc import audit, chain, db
 from arc.integrity import verify
-from arc.runtime import APP_ROLE, with_credentials
+from tests.integration.conftest import Databases
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -27,29 +22,6 @@ DAY = date(2026, 12, 2)
 AT = datetime(2026, 12, 2, 9, 30, tzinfo=BEIJING)
 RULE = "保安服务管理条例 第二十五条"
 APPEND_ONLY = ("signal_log", "quarantine", "audit_log", "chain_digests")
-
-
-@dataclass
-class Databases:
-    owner: asyncpg.Connection[asyncpg.Record]  # the superuser that migrated
-    app: asyncpg.Connection[asyncpg.Record]  # arc_app
-    app_dsn: str
-
-
-@pytest_asyncio.fixture
-async def dbs(database_url: str) -> AsyncIterator[Databases]:
-    owner = await asyncpg.connect(database_url, timeout=10)
-    await db.migrate(conn=owner)
-    password = secrets.token_urlsafe(16)
-    # A utility statement takes no parameters; the password is URL-safe base64.
-    await owner.execute(f"ALTER ROLE {APP_ROLE} LOGIN PASSWORD '{password}'")
-    app_dsn = with_credentials(SecretStr(database_url), APP_ROLE, password).get_secret_value()
-    app = await asyncpg.connect(app_dsn, timeout=10)
-    try:
-        yield Databases(owner, app, app_dsn)
-    finally:
-        await app.close()
-        await owner.close()
 
 
 def signal_row(*, shard: int = 0, seq: int = 1, at: datetime = AT) -> dict[str, Any]:
