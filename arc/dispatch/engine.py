@@ -132,7 +132,8 @@ class Batch:
     signals: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.entries or self.sites or self.results or self.offsets)
+        # Sites alone are not written: the dispatcher holds them (site_checkpoints).
+        return bool(self.entries or self.results or self.offsets)
 
 
 @dataclass
@@ -154,6 +155,19 @@ class Shard:
     storm_zones: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
     # The accounts' closing deadlines (open/close supervision, arc.dispatch.open_close).
     watch: ScheduleWatch = field(default_factory=ScheduleWatch)
+
+    def fold(self, signal: Signal, batch: Batch) -> bool:
+        """Fold a new signal into its site's state (in ``batch``); False if seen already."""
+        if signal.signal_id in self.recent:
+            return False
+        self.recent[signal.signal_id] = None
+        if len(self.recent) > _RECENT_IDS:
+            self.recent.popitem(last=False)
+        account = signal.account
+        site = site_state.apply(self.sites.get(account) or site_state.SiteState(), signal)
+        self.sites[account] = site
+        batch.sites[account] = (self.number, site, signal.received_at)
+        return True
 
     def track(self, incident: Incident) -> None:
         """Keep ``incident`` as the one its account's signals of its class join (while open)."""
@@ -279,16 +293,10 @@ class Engine(StormDecisions, OpenCloseDecisions):
     def on_signal(self, number: int, signal: Signal, batch: Batch) -> None:
         """Decide what ``signal`` changes; append it to ``batch``."""
         shard = self.shards[number]
-        if signal.signal_id in shard.recent:
+        if not shard.fold(signal, batch):
             return
-        shard.recent[signal.signal_id] = None
-        if len(shard.recent) > _RECENT_IDS:
-            shard.recent.popitem(last=False)
         batch.signals += 1
         account = signal.account
-        site = site_state.apply(shard.sites.get(account) or site_state.SiteState(), signal)
-        shard.sites[account] = site
-        batch.sites[account] = (number, site, signal.received_at)
         if shard.supervisor.seen(account, signal.received_at):
             self._restore_link(shard, signal, batch)
         verdict = classify(signal, self.overrides)
@@ -311,6 +319,22 @@ class Engine(StormDecisions, OpenCloseDecisions):
             self._in_storm(shard, found, signal, verdict, batch)
         else:
             self._open(shard, signal, verdict, batch)
+
+    def replay_signal(self, number: int, signal: Signal, batch: Batch) -> None:
+        """Fold a signal decided before the shard was loaded into its site state only.
+
+        The signals between the stored site states' offset and the shard's
+        stored offset (``site_checkpoints``) opened and joined their incidents
+        already; what they did to the site is all that is missing.
+        """
+        shard = self.shards[number]
+        if not shard.fold(signal, batch):
+            return
+        account = signal.account
+        # As load_shard does with the stored last signal: a lost link stays lost until a new one.
+        if account not in shard.supervisor.lost:
+            shard.supervisor.seen(account, signal.received_at)
+        shard.watch.watch(account, signal.received_at)
 
     def _open(
         self,

@@ -8,6 +8,11 @@ offsets in one transaction, then publish the changed incidents on
 intervals, classification overrides, response plans) are reloaded when
 their tables announce a change (NOTIFY ``arc_accounts`` / ``arc_rules``).
 
+Site states are written per shard at most once a second
+(``site_checkpoints``), with the offset they reflect; on taking a shard over
+the signals after that offset are read again into site state only, up to
+the stored offset, where deciding resumes.
+
 A batch that fails to commit leaves nothing behind but the engine's memory
 of it: the shards it touched are forgotten and loaded again from the
 database, and the consumer seeks back to the stored offsets.
@@ -19,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -28,11 +34,12 @@ import orjson
 from arc import bus, db
 from arc.accounts import sites
 from arc.config import Settings
-from arc.dispatch import incident_json, store, storm_store
+from arc.dispatch import site_checkpoints, store, storm_store
 from arc.dispatch.classification import Grade, Override, Overrides
 from arc.dispatch.engine import Batch, Command, Engine
 from arc.dispatch.plans import PlanOverride, Plans, PlanStep, StepKind
 from arc.dispatch.signal import Signal
+from arc.dispatch.site_checkpoints import Checkpoint, SiteCheckpoints
 from arc.dispatch.storm import Storms
 from arc.guards import service as staff_service
 from arc.guards.eligibility import ineligibility
@@ -69,6 +76,7 @@ class Dispatcher:
         commands_topic: str,
         incidents_topic: str,
         clock: Callable[[], datetime] = _now,
+        site_checkpoints: SiteCheckpoints | None = None,
     ) -> None:
         self._pool = pool
         self._consumer = consumer
@@ -80,6 +88,11 @@ class Dispatcher:
         self._clock = clock
         self._writer = store.BatchWriter()
         self._positions: dict[bus.TopicPartition, int] = {}
+        self._sites = site_checkpoints or SiteCheckpoints()
+        # shard -> the arc.signals offset its stored site states reflect
+        self._sites_offsets: dict[int, int] = {}
+        # shard -> the stored offset up to which its signals are replayed into site state only
+        self._replaying: dict[int, int] = {}
         self._unsure: set[int] = set()
         self._last_tick = 0.0
         self.assigned = asyncio.Event()
@@ -132,15 +145,25 @@ class Dispatcher:
         class _Listener(bus.ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
             async def on_partitions_revoked(self, revoked: Iterable[bus.TopicPartition]) -> None:
                 for tp in revoked:
-                    dispatcher.engine.drop_shard(tp.partition)
+                    dispatcher.forget(tp.partition)
 
             async def on_partitions_assigned(self, assigned: Iterable[bus.TopicPartition]) -> None:
                 await dispatcher.resume({tp.partition for tp in assigned})
 
         return _Listener()
 
+    def forget(self, shard: int) -> None:
+        """Drop what this process holds of ``shard``; its next owner loads it from the database."""
+        self.engine.drop_shard(shard)
+        self._sites.forget(shard)
+        self._replaying.pop(shard, None)
+
     async def resume(self, shards: Iterable[int]) -> None:
-        """Load ``shards`` from the database and seek both topics to their stored offsets."""
+        """Load ``shards`` from the database and seek both topics to their stored offsets.
+
+        The signals topic is sought back to where the stored site states end,
+        when that is earlier: those signals are replayed into site state only.
+        """
         numbers = sorted(set(shards))
         if not numbers:
             return
@@ -176,8 +199,32 @@ class Dispatcher:
                         offset = starts[tp]
                     offset = max(offset, starts[tp])
                     self._positions[tp] = offset
+                    if topic == self._signals:
+                        offset = self._replay_from(number, stored, offset, starts[tp])
                     self._consumer.seek(tp, offset)
         self.assigned.set()
+
+    def _replay_from(self, number: int, stored: store.StoredShard, offset: int, start: int) -> int:
+        """Where to read shard ``number``'s signals from, given its stored ``offset``."""
+        sites_offset = stored.sites_offsets.get(self._signals, offset)
+        if sites_offset > offset:  # the broker lost its log: the sites are as stored
+            sites_offset = offset
+        elif sites_offset < start:
+            logger.warning(
+                "%s[%d]: the signals after offset %d that the stored site states lack are no "
+                "longer on the broker; site states go on from them as stored",
+                self._signals,
+                number,
+                sites_offset,
+            )
+            sites_offset = start
+        self._sites.forget(number)
+        self._sites_offsets[number] = sites_offset
+        if sites_offset < offset:
+            self._replaying[number] = offset
+        else:
+            self._replaying.pop(number, None)
+        return sites_offset
 
     def caught_up(self, number: int) -> bool:
         """Whether every signal of shard ``number`` the broker has was read."""
@@ -206,6 +253,18 @@ class Dispatcher:
             rest = PACE - (asyncio.get_running_loop().time() - began)
             if rest > 0 and not stop.is_set():
                 await asyncio.sleep(rest)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write every held site state now (a dispatcher that stops); best effort."""
+        checkpoint = self._sites.everything(held=self._replaying)
+        if checkpoint is None:
+            return
+        try:
+            await self._write(Batch(), checkpoint)
+        except (bus.KafkaError, *db.DATABASE_ERRORS) as error:
+            # Not lost: the next owner replays them from the signals.
+            logger.warning("site states not written at stop: %s", error)
 
     async def step(self, records: Mapping[bus.TopicPartition, Sequence[bus.Record]]) -> Batch:
         """Decide on ``records`` (and the clock, when due) and write the batch."""
@@ -215,45 +274,86 @@ class Dispatcher:
             if not items or tp.partition not in engine.shards:
                 continue  # revoked meanwhile
             if tp.topic == self._signals:
-                for record in items:
-                    engine.on_signal(tp.partition, Signal.from_bus(record.value or b""), batch)
-            else:
-                for record in items:
-                    command = _command(record.value or b"")
-                    if command is not None:
-                        engine.on_command(tp.partition, command, batch)
+                self._signals_of(tp.partition, items, batch)
+                continue
+            for record in items:
+                command = _command(record.value or b"")
+                if command is not None:
+                    engine.on_command(tp.partition, command, batch)
             batch.offsets[(tp.topic, tp.partition)] = items[-1].offset + 1
         loop = asyncio.get_running_loop()
         if loop.time() - self._last_tick >= _TICK:
             self._last_tick = loop.time()
             engine.on_tick(self._clock(), batch, caught_up=self.caught_up)
-        if not batch:
+        self._sites.changed(batch.sites)
+        checkpoint = self._sites.due(loop.time(), held=self._replaying)
+        if not batch and checkpoint is None:
             return batch
+        states = await self._write(batch, checkpoint)
+        await self._publish(states, batch)
+        return batch
+
+    def _signals_of(self, number: int, items: Sequence[bus.Record], batch: Batch) -> None:
+        """Decide on shard ``number``'s signals; those before its stored offset are replayed."""
+        replay_until = self._replaying.get(number)
+        for record in items:
+            signal = Signal.from_bus(record.value or b"")
+            if replay_until is not None and record.offset < replay_until:
+                self.engine.replay_signal(number, signal, batch)
+            else:
+                self.engine.on_signal(number, signal, batch)
+        next_offset = items[-1].offset + 1
+        if replay_until is None or next_offset >= replay_until:
+            self._replaying.pop(number, None)
+            batch.offsets[(self._signals, number)] = next_offset
+
+    async def _write(self, batch: Batch, checkpoint: Checkpoint | None) -> dict[uuid.UUID, bytes]:
+        """Write ``batch`` and ``checkpoint``; a failure makes their shards load again.
+
+        Returns the changed incidents' JSON, as stored.
+        """
+        if checkpoint is not None:
+            for number in checkpoint.shards:
+                # The checkpoint's offset is the one this transaction stores.
+                key = (self._signals, number)
+                position = self._positions.get(bus.TopicPartition(*key), 0)
+                batch.offsets.setdefault(key, position)
+        sites_offsets = {
+            (topic, n): self._sites_offsets[n]
+            if checkpoint is None or n not in checkpoint.shards
+            else offset
+            for (topic, n), offset in batch.offsets.items()
+            if topic == self._signals
+        }
         try:
             async with self._pool.acquire() as conn:
-                await self._writer.write(conn, batch)
+                states = await self._writer.write(
+                    conn, batch, checkpoint=checkpoint, sites_offsets=sites_offsets
+                )
         except BaseException:
             touched = {shard for _, shard in batch.offsets} | {e.shard for e in batch.entries}
             touched |= {shard for shard, _ in batch.incidents.values()}
+            touched |= {shard for shard, _, _ in batch.sites.values()}
             for shard in touched:
-                engine.drop_shard(shard)
+                self.forget(shard)
             self._unsure |= touched
             raise
         for (topic, shard), offset in batch.offsets.items():
             self._positions[bus.TopicPartition(topic, shard)] = offset
-        await self._publish(batch)
-        return batch
+        for key, offset in sites_offsets.items():
+            self._sites_offsets[key[1]] = offset
+        if checkpoint is not None:
+            self._sites.written(checkpoint, asyncio.get_running_loop().time())
+        return states
 
-    async def _publish(self, batch: Batch) -> None:
+    async def _publish(self, states: Mapping[uuid.UUID, bytes], batch: Batch) -> None:
         """Tell the console which incidents changed (the database has them already)."""
         if self._producer is None or not batch.incidents:
             return
         try:
-            for _, incident in batch.incidents.values():
+            for incident_id, (_, incident) in batch.incidents.items():
                 await self._producer.send(
-                    self._incidents,
-                    value=orjson.dumps(incident_json.to_json(incident)),
-                    key=incident.account.encode(),
+                    self._incidents, value=states[incident_id], key=incident.account.encode()
                 )
         except bus.KafkaError as error:
             # The projection in PostgreSQL is the record; the console re-reads it.
@@ -326,8 +426,12 @@ async def run_dispatcher(
     announce: Callable[[str], None] = print,
     topic_prefix: str = "",
     all_partitions: bool = False,
+    site_interval: float = site_checkpoints.INTERVAL,
 ) -> None:
-    """Dispatch ``arc.signals`` and ``arc.commands`` until ``stop`` is set."""
+    """Dispatch ``arc.signals`` and ``arc.commands`` until ``stop`` is set.
+
+    ``site_interval``: seconds between two writes of a busy shard's site states.
+    """
     if settings.database_url is None or settings.kafka_bootstrap is None:
         raise SystemExit(
             "arc dispatcher needs ARC_DATABASE_URL and ARC_KAFKA_BOOTSTRAP (arc up sets both)"
@@ -374,6 +478,7 @@ async def run_dispatcher(
         signals_topic=signals,
         commands_topic=commands,
         incidents_topic=incidents,
+        site_checkpoints=SiteCheckpoints(site_interval),
     )
     await producer.start()
     watching = asyncio.create_task(_watch_rules(dsn, dispatcher.rules_changed, stop))

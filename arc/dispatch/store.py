@@ -2,9 +2,10 @@
 
 A batch's ``incident_log`` rows are linked into their shard's hash chain
 here, and the new chain heads, the projection (``incidents``), the site
-states and the Kafka offsets go in the same transaction: after a crash the
-stored offsets and the stored state agree, so a restarted dispatcher reads
-on exactly where the committed state ends. Outcomes of commands are
+states due (``site_checkpoints``) and the Kafka offsets go in the same
+transaction: after a crash the stored offsets and the stored state agree, so
+a restarted dispatcher reads on exactly where the committed state ends (and
+replays site states from their own offset, ``sites_offset``). Outcomes of commands are
 announced with NOTIFY ``arc_commands`` at commit (the console waits on it).
 """
 
@@ -29,6 +30,7 @@ from arc.dispatch import (
 )
 from arc.dispatch.engine import Batch, Entry
 from arc.dispatch.lifecycle import Incident
+from arc.dispatch.site_checkpoints import Checkpoint
 from arc.model import beijing_day
 
 COMMANDS_CHANNEL = "arc_commands"
@@ -61,9 +63,11 @@ ON CONFLICT (account) DO UPDATE SET
 
 _SAVE_POSITION = """
 WITH offsets AS (
-    INSERT INTO dispatcher_state (topic, shard, next_offset)
-    SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[])
-    ON CONFLICT (topic, shard) DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()
+    INSERT INTO dispatcher_state (topic, shard, next_offset, sites_offset)
+    SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $9::bigint[])
+    ON CONFLICT (topic, shard) DO UPDATE SET
+        next_offset = excluded.next_offset, sites_offset = excluded.sites_offset,
+        updated_at = now()
 ), heads AS (
     INSERT INTO incident_chain_heads (shard, chain_seq, chain_hash)
     SELECT * FROM unnest($4::integer[], $5::bigint[], $6::bytea[])
@@ -90,6 +94,8 @@ class StoredShard:
     sites: dict[str, tuple[site_state.SiteState, datetime | None]]
     head: ChainHead
     offsets: dict[str, int]  # topic -> next offset
+    # topic -> the offset the stored site states reflect (arc.signals; 0013's sites_offset)
+    sites_offsets: dict[str, int]
 
 
 async def load_shard(conn: db.Connection, shard: int, topics: Sequence[str]) -> StoredShard:
@@ -114,12 +120,18 @@ async def load_shard(conn: db.Connection, shard: int, topics: Sequence[str]) -> 
         else ChainHead(head_row["chain_seq"], bytes(head_row["chain_hash"]))
     )
     offset_rows = await conn.fetch(
-        "SELECT topic, next_offset FROM dispatcher_state"
-        " WHERE shard = $1 AND topic = ANY($2::text[])",
+        "SELECT topic, next_offset, coalesce(sites_offset, next_offset) AS sites_offset"
+        " FROM dispatcher_state WHERE shard = $1 AND topic = ANY($2::text[])",
         shard,
         list(topics),
     )
-    return StoredShard(incidents, sites, head, {r["topic"]: r["next_offset"] for r in offset_rows})
+    return StoredShard(
+        incidents,
+        sites,
+        head,
+        {r["topic"]: r["next_offset"] for r in offset_rows},
+        {r["topic"]: r["sites_offset"] for r in offset_rows},
+    )
 
 
 class BatchWriter:
@@ -130,8 +142,24 @@ class BatchWriter:
         self._days: set[date] = set()
         self.entries_written = 0
 
-    async def write(self, conn: db.Connection, batch: Batch) -> None:
-        """Store ``batch`` in one transaction; the heads move only once it committed."""
+    async def write(
+        self,
+        conn: db.Connection,
+        batch: Batch,
+        *,
+        checkpoint: Checkpoint | None = None,
+        sites_offsets: Mapping[tuple[str, int], int] | None = None,
+    ) -> dict[uuid.UUID, bytes]:
+        """Store ``batch`` and the site states of ``checkpoint`` in one transaction.
+
+        ``sites_offsets`` gives each offset row of ``batch`` (topic, shard) its
+        ``sites_offset``; the chain heads move only once the transaction committed.
+        Returns each changed incident's JSON as stored, for the dispatcher to publish.
+        """
+        states = {
+            incident_id: orjson.dumps(incident_json.to_json(incident))
+            for incident_id, (_, incident) in batch.incidents.items()
+        }
         heads = {n: ChainHead(h.chain_seq, h.chain_hash) for n, h in self.heads.items()}
         rows = [self._link(heads, entry) for entry in batch.entries]
         days = {beijing_day(r["at"]) for r in rows} - self._days
@@ -145,15 +173,17 @@ class BatchWriter:
                     columns=[*chain.INCIDENT_COLUMNS, "prev_hash", "hash"],
                 )
             if batch.incidents:
-                await conn.execute(_UPSERT_INCIDENTS, *_incident_columns(batch.incidents.values()))
-            if batch.sites:
-                items = sorted(batch.sites.items())
+                await conn.execute(
+                    _UPSERT_INCIDENTS, *_incident_columns(batch.incidents.values(), states)
+                )
+            if checkpoint is not None and checkpoint.sites:
+                items = sorted(checkpoint.sites.items())
                 await conn.execute(
                     _UPSERT_SITES,
                     [a for a, _ in items],
                     [shard for _, (shard, _, _) in items],
                     [t for _, (_, _, t) in items],
-                    [orjson.dumps(site_state_json.to_json(s)).decode() for _, (_, s, _) in items],
+                    [site_state_json.encode(s).decode() for _, (_, s, _) in items],
                 )
             offsets = sorted(batch.offsets.items())
             changed = sorted((n, h) for n, h in heads.items() if self.heads.get(n) != h)
@@ -167,10 +197,12 @@ class BatchWriter:
                 [h.chain_hash for _, h in changed],
                 COMMANDS_CHANNEL,
                 [orjson.dumps(r).decode() for r in batch.results],
+                [(sites_offsets or {}).get(key) for key, _ in offsets],
             )
         self.heads = heads
         self._days |= days
         self.entries_written += len(rows)
+        return states
 
     def _link(self, heads: dict[int, ChainHead], entry: Entry) -> dict[str, Any]:
         head = heads[entry.shard]
@@ -202,7 +234,9 @@ def _copy_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _incident_columns(items: Iterable[tuple[int, Incident]]) -> list[list[Any]]:
+def _incident_columns(
+    items: Iterable[tuple[int, Incident]], states: Mapping[uuid.UUID, bytes]
+) -> list[list[Any]]:
     rows = [
         (
             i.incident_id,
@@ -223,7 +257,7 @@ def _incident_columns(items: Iterable[tuple[int, Incident]]) -> list[list[Any]]:
             i.escalation_level,
             None if i.resolution is None else i.resolution.value,
             None if i.cause is None else i.cause.value,
-            orjson.dumps(incident_json.to_json(i)).decode(),
+            states[i.incident_id].decode(),
         )
         for shard, i in items
     ]

@@ -27,7 +27,7 @@ from arc.dispatch.site_state import (
     ZoneAlarm,
     apply,
 )
-from arc.dispatch.site_state_json import SCHEMA_VERSION, from_json, to_json
+from arc.dispatch.site_state_json import SCHEMA_VERSION, encode, from_json
 from arc.dispatch.site_summary import summary_en, summary_zh
 from arc.model import BEIJING
 from protocols import contact_id, sia
@@ -440,9 +440,9 @@ def test_last_seen_per_path_and_counters() -> None:
 
 def test_apply_leaves_the_old_state_alone() -> None:
     before = fold([sia_signal("BA", "3", t=0), sia_signal("CL", ri="2", t=0)])
-    snapshot = to_json(before)
+    snapshot = encode(before)
     fold([sia_signal("BH", "3", t=1), sia_signal("OP", ri="2", t=1), sia_signal("AT", t=1)], before)
-    assert to_json(before) == snapshot
+    assert encode(before) == snapshot
 
 
 def test_the_zone_count_is_bounded() -> None:
@@ -471,7 +471,7 @@ def test_every_sia_code_applies() -> None:
             sia_signal(code, "0", t=n, transport="udp"),
         ):
             state = apply(state, signal)
-            from_json(orjson.loads(orjson.dumps(to_json(state))))
+            from_json(orjson.loads(encode(state)))
     assert state.signals_seen == 3 * len(SIA_CODES)
     assert summary_zh(state) and summary_en(state)
 
@@ -619,7 +619,7 @@ def test_json_round_trip(history: list[tuple[tuple[str, ...], Signal]], zone: tz
         dataclasses.replace(s, received_at=s.received_at.astimezone(zone)) for _, s in history
     ]
     state = fold(signals)
-    data = orjson.loads(orjson.dumps(to_json(state)))
+    data = orjson.loads(encode(state))
     assert data["v"] == SCHEMA_VERSION
     assert from_json(data) == state
     # The state read back goes on as the original would.
@@ -628,7 +628,9 @@ def test_json_round_trip(history: list[tuple[tuple[str, ...], Signal]], zone: tz
 
 
 def test_json_times_are_iso_strings() -> None:
-    data = to_json(fold([sia_signal("CL", "3", ri="1"), sia_signal("BA", "3", ri="2")]))
+    data = orjson.loads(
+        encode(fold([sia_signal("CL", "3", ri="1"), sia_signal("BA", "3", ri="2")]))
+    )
     assert data["partitions"]["1"]["armed_changed_at"] == "2026-12-02T11:30:05+00:00"
     assert data["alarms"]["3"] == {
         "hazard": "burglary",
@@ -636,6 +638,55 @@ def test_json_times_are_iso_strings() -> None:
         "since": "2026-12-02T11:30:05+00:00",
         "at": "2026-12-02T11:30:05+00:00",
     }
+
+
+def test_the_written_form_is_the_schema_older_rows_have() -> None:
+    # Every key and time format a row written before 0013 has: from_json reads both.
+    quarter = at(0.25)
+    state = SiteState(
+        partitions={"1": PartitionState(True, at(0), "12", at(0), at(0))},
+        alarms={"3": ZoneAlarm(EventClass.BURGLARY, "1", quarter, at(2))},
+        bypass={"4": Reported(True, at(0), at(0))},
+        ac_power=Reported("lost", at(1).astimezone(BEIJING), at(1)),
+        last_seen={"dc09/tcp": at(2)},
+        last_signal_at=at(2),
+        signals_seen=5,
+    )
+    t0, t1, t2 = (
+        "2026-12-02T11:30:05+00:00",
+        "2026-12-02T11:30:06+00:00",
+        "2026-12-02T11:30:07+00:00",
+    )
+    assert orjson.loads(encode(state)) == {
+        "v": SCHEMA_VERSION,
+        "partitions": {
+            "1": {
+                "armed": True,
+                "armed_changed_at": t0,
+                "by_user": "12",
+                "reported_at": t0,
+                "closed_at": t0,
+            }
+        },
+        "alarms": {
+            "3": {
+                "hazard": "burglary",
+                "partition": "1",
+                "since": "2026-12-02T11:30:05.250000+00:00",
+                "at": t2,
+            }
+        },
+        "bypass": {"4": {"value": True, "since": t0, "at": t0}},
+        "fault": {},
+        "tamper": {},
+        "ac_power": {"value": "lost", "since": "2026-12-02T19:30:06+08:00", "at": t1},
+        "battery": None,
+        "last_seen": {"dc09/tcp": t2},
+        "last_link_test_at": None,
+        "last_signal_at": t2,
+        "signals_seen": 5,
+    }
+    assert from_json(orjson.loads(encode(state))) == state
 
 
 def test_from_json_tolerates_missing_keys() -> None:

@@ -8,6 +8,7 @@ people's commands over ``arc.commands``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import sys
@@ -25,7 +26,7 @@ from pydantic import SecretStr
 
 from arc import bus, db
 from arc.config import Settings
-from arc.dispatch import store
+from arc.dispatch import site_checkpoints, store
 from arc.dispatch.commands import CommandClient
 from arc.dispatch.lifecycle import Kind, Role, rebuild
 from arc.dispatch.plans import DEFAULT_PLANS
@@ -53,7 +54,8 @@ class Centre:
     port: int
     admin: asyncpg.Connection[asyncpg.Record]
     stop_dispatcher: Callable[[], Awaitable[None]]
-    start_dispatcher: Callable[[], Awaitable[None]]
+    start_dispatcher: Callable[..., Awaitable[None]]
+    crash_dispatcher: Callable[[], Awaitable[None]]
     sequence: list[int] = field(default_factory=lambda: [0])
 
     async def send(self, account: str, data: str) -> None:
@@ -140,7 +142,7 @@ async def centre(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Centr
     ]
     dispatcher: dict[str, Any] = {}
 
-    async def start_dispatcher() -> None:
+    async def start_dispatcher(site_interval: float = site_checkpoints.INTERVAL) -> None:
         dispatcher["stop"] = asyncio.Event()
         mine: list[str] = []
         dispatcher["task"] = asyncio.create_task(
@@ -150,6 +152,7 @@ async def centre(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Centr
                 announce=mine.append,
                 topic_prefix=prefix,
                 all_partitions=True,
+                site_interval=site_interval,
             )
         )
         await _wait_line(mine, "dispatcher:", [dispatcher["task"]])
@@ -159,6 +162,14 @@ async def centre(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Centr
         async with asyncio.timeout(30):
             await dispatcher["task"]
 
+    async def crash_dispatcher() -> None:
+        """Cancel it mid-loop: it writes nothing more, as if killed."""
+        dispatcher["task"].cancel()
+        async with asyncio.timeout(30):
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatcher["task"]
+        dispatcher["stop"].set()  # the fixture's stop_dispatcher at the end finds it done
+
     await start_dispatcher()
     await _wait_line(lines, "logwriter:", tasks)
     line = await _wait_line(lines, "dc09:", tasks)
@@ -166,7 +177,14 @@ async def centre(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Centr
     assert match is not None
     try:
         yield Centre(
-            database_url, settings, prefix, int(match[1]), admin, stop_dispatcher, start_dispatcher
+            database_url,
+            settings,
+            prefix,
+            int(match[1]),
+            admin,
+            stop_dispatcher,
+            start_dispatcher,
+            crash_dispatcher,
         )
     finally:
         stop.set()
@@ -336,6 +354,37 @@ async def test_after_a_restart_the_dispatcher_knows_its_open_incidents_and_sites
     assert len(await centre.admin.fetch(OPEN_INCIDENTS, "1234", "burglary")) == 1
     report = await verify(conn=centre.admin, tables=["incident_log"])
     assert report.intact and report.rows == 2
+
+
+@pytest.mark.asyncio
+async def test_site_states_a_dispatcher_held_when_it_died_are_replayed_from_the_signals(
+    centre: Centre,
+) -> None:
+    await centre.stop_dispatcher()
+    await centre.start_dispatcher(site_interval=3600)  # after its first write, it holds them
+    await centre.send("1234", "Nri1/BA003")
+    await centre.wait_for(OPEN_INCIDENTS, "1234", "burglary")
+    await centre.send("1234", "Nri1/CL012")  # armed by user 12: zone 3's burglary is over
+    await centre.send("1234", "Nri1/BA005")
+    await centre.wait_for(OPEN_INCIDENTS + " AND signal_count = 2", "1234", "burglary")
+    (held,) = await centre.admin.fetch("SELECT state FROM site_state WHERE account = '1234'")
+    assert orjson.loads(held["state"])["signals_seen"] == 1
+    await centre.crash_dispatcher()
+    await centre.start_dispatcher()
+    (site,) = await centre.wait_for(
+        "SELECT state FROM site_state WHERE account = '1234' AND (state->>'signals_seen')::int = 3"
+    )
+    state = orjson.loads(site["state"])
+    assert (state["partitions"]["1"]["armed"], state["partitions"]["1"]["by_user"]) == (True, "12")
+    alarms = {zone: alarm["hazard"] for zone, alarm in state["alarms"].items()}
+    assert alarms == {"3": None, "5": "burglary"}
+    # Replayed into the site only: no incident decided twice.
+    (row,) = await centre.admin.fetch(OPEN_INCIDENTS, "1234", "burglary")
+    assert row["signal_count"] == 2
+    log = await centre.admin.fetch("SELECT kind FROM incident_log ORDER BY chain_seq")
+    assert [r["kind"] for r in log] == ["open", "join", "raise_grade"]  # zone 5 confirms
+    report = await verify(conn=centre.admin, tables=["incident_log"])
+    assert report.intact and report.rows == 3
 
 
 @pytest.mark.asyncio

@@ -1,0 +1,11 @@
+-- Site states are written at most once a second per shard, no longer with
+-- every dispatcher batch (arc.dispatch.site_checkpoints): rewriting each
+-- touched site's jsonb twenty times a second cost the dispatcher more than
+-- its decisions under a flood of alarms.
+--
+-- For a shard's arc.signals row, sites_offset is the offset of that
+-- partition up to which the shard's site_state rows reflect the signals; a
+-- dispatcher taking the shard over replays [sites_offset, next_offset) into
+-- site state only. NULL (rows written before this migration, when every
+-- batch wrote its sites) means next_offset.
+ALTER TABLE dispatcher_state ADD COLUMN sites_offset bigint;
