@@ -227,7 +227,13 @@ class Dispatcher:
         return sites_offset
 
     def caught_up(self, number: int) -> bool:
-        """Whether every signal of shard ``number`` the broker has was read."""
+        """Whether every signal of shard ``number`` the broker has was read.
+
+        A shard still replaying into its site states is behind: its closings
+        and link tests are judged once the states are whole.
+        """
+        if number in self._replaying:
+            return False
         tp = bus.TopicPartition(self._signals, number)
         highwater = self._consumer.highwater(tp)
         return highwater is not None and self._positions.get(tp, 0) >= highwater
