@@ -320,10 +320,10 @@ class Dispatcher:
         """
         if checkpoint is not None:
             for number in checkpoint.shards:
-                # The checkpoint's offset is the one this transaction stores.
+                # The checkpoint's offset is the one this transaction stores
+                # (a shard holds sites only once resume gave it a position).
                 key = (self._signals, number)
-                position = self._positions.get(bus.TopicPartition(*key), 0)
-                batch.offsets.setdefault(key, position)
+                batch.offsets.setdefault(key, self._positions[bus.TopicPartition(*key)])
         sites_offsets = {
             (topic, n): self._sites_offsets[n]
             if checkpoint is None or n not in checkpoint.shards
