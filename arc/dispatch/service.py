@@ -34,11 +34,12 @@ import orjson
 from arc import bus, db
 from arc.accounts import sites
 from arc.config import Settings
-from arc.dispatch import site_checkpoints, store, storm_store
+from arc.dispatch import store, storm_store
 from arc.dispatch.classification import Grade, Override, Overrides
 from arc.dispatch.engine import Batch, Command, Engine
 from arc.dispatch.plans import PlanOverride, Plans, PlanStep, StepKind
 from arc.dispatch.signal import Signal
+from arc.dispatch.site_checkpoints import INTERVAL as SITE_INTERVAL
 from arc.dispatch.site_checkpoints import Checkpoint, SiteCheckpoints
 from arc.dispatch.storm import Storms
 from arc.guards import service as staff_service
@@ -432,7 +433,7 @@ async def run_dispatcher(
     announce: Callable[[str], None] = print,
     topic_prefix: str = "",
     all_partitions: bool = False,
-    site_interval: float = site_checkpoints.INTERVAL,
+    site_interval: float = SITE_INTERVAL,
 ) -> None:
     """Dispatch ``arc.signals`` and ``arc.commands`` until ``stop`` is set.
 

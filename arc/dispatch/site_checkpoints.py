@@ -31,15 +31,15 @@ from arc.dispatch.site_state import SiteState
 # console's site view may be under load.
 INTERVAL: Final = 1.0
 
-# account -> (shard, state, its newest signal's received_at), as in a Batch.
-Sites = Mapping[str, tuple[int, SiteState, datetime]]
+# A site's entry, as in a Batch: (shard, state, its newest signal's received_at).
+SiteEntry = tuple[int, SiteState, datetime]
 
 
 @dataclass(frozen=True)
 class Checkpoint:
     """The site states to write now, and the shards they complete."""
 
-    sites: dict[str, tuple[int, SiteState, datetime]]
+    sites: dict[str, SiteEntry]
     shards: frozenset[int]
 
 
@@ -48,10 +48,10 @@ class SiteCheckpoints:
 
     def __init__(self, interval: float = INTERVAL) -> None:
         self.interval = interval
-        self._pending: dict[int, dict[str, tuple[int, SiteState, datetime]]] = {}
+        self._pending: dict[int, dict[str, SiteEntry]] = {}
         self._written: dict[int, float] = {}
 
-    def changed(self, sites: Sites) -> None:
+    def changed(self, sites: Mapping[str, SiteEntry]) -> None:
         """Hold ``sites`` (a batch's changes) until their shard is written."""
         for account, (shard, state, at) in sites.items():
             pending = self._pending.setdefault(shard, {})

@@ -25,10 +25,6 @@ from protocols.events import EventClass
 SCHEMA_VERSION: Final = 1
 
 
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def _parse_time(value: Any) -> datetime | None:
     if value is None:
         return None

@@ -5,8 +5,9 @@ here, and the new chain heads, the projection (``incidents``), the site
 states due (``site_checkpoints``) and the Kafka offsets go in the same
 transaction: after a crash the stored offsets and the stored state agree, so
 a restarted dispatcher reads on exactly where the committed state ends (and
-replays site states from their own offset, ``sites_offset``). Outcomes of commands are
-announced with NOTIFY ``arc_commands`` at commit (the console waits on it).
+replays site states from their own offset, ``sites_offset``). Outcomes of
+commands are announced with NOTIFY ``arc_commands`` at commit (the console
+waits on it).
 """
 
 from __future__ import annotations
