@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self, cast
 
@@ -274,6 +274,23 @@ def make_consumer(
             fetch_max_wait_ms=fetch_max_wait_ms,
         ),
     )
+
+
+async def log_ends(bootstrap: str, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    """The end offset of every partition of ``topics``, as the broker has them now."""
+    consumer = make_consumer(bootstrap, group_id=None, client_id="arc-log-ends")
+    await consumer.start()
+    try:
+        await consumer.topics()  # loads the partitions of every topic
+        partitions = [
+            TopicPartition(topic, n)
+            for topic in topics
+            for n in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
 
 async def ensure_topics(

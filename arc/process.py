@@ -13,6 +13,11 @@ logger = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
+# ``arc up`` to its receivers: hold new sends to the broker, then let them go
+# (while it replaces the embedded broker; see arc.up).
+HOLD_SENDS = signal.SIGUSR1
+RELEASE_SENDS = signal.SIGUSR2
+
 
 def stop_event() -> asyncio.Event:
     """An event set by SIGINT or SIGTERM (a clean stop); call in the running loop."""

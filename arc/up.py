@@ -48,13 +48,19 @@ from pydantic import SecretStr
 
 from arc import bus, db, runtime
 from arc.config import Settings
-from arc.embedded import EmbeddedBroker, EmbeddedPostgres
-from arc.process import stop_event
+from arc.embedded import EmbeddedBroker, EmbeddedPostgres, rotation
+from arc.process import HOLD_SENDS, RELEASE_SENDS, stop_event
 
 logger = logging.getLogger(__name__)
 
 _RESTART_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0)
 _HEALTHY_AFTER = 30.0  # seconds a child must live before its pause resets
+_LOG_CHECK_EVERY = 10.0  # seconds between looks at the embedded broker's log length
+# Seconds the readers get to store the broker's whole log while the receivers
+# are held (they answer late, within the ACK timeout), and the pause before
+# trying again when they did not.
+_DRAIN_WITHIN = 3.0
+_ROTATION_RETRY = 30.0
 
 
 @dataclass
@@ -74,6 +80,7 @@ class Child:
 
     async def start(self, announce: Callable[[str], None]) -> None:
         """Start the process; its stdout lines (endpoints) are relayed to ``announce``."""
+        self.ready = asyncio.Event()  # set by this process's first line, not an earlier one's
         self.process = await asyncio.create_subprocess_exec(
             *self.argv,
             env=self.env,
@@ -155,12 +162,15 @@ class Centre:
         self.broker: EmbeddedBroker | None = None
         self.children: list[Child] = []
         self._broker_port = 0
+        self._admin_dsn: SecretStr | None = None
+        self._log_check_at = time.monotonic() + _LOG_CHECK_EVERY
 
     async def start(self, *, demo: bool) -> None:
         """Bring the servers up, migrate, then start the services."""
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         admin_dsn, app_dsn, config_dsn = await self._database()
+        self._admin_dsn = admin_dsn
         bootstrap = await self._broker()
         await bus.ensure_topics(bootstrap)
         if demo:
@@ -280,6 +290,12 @@ class Centre:
                 continue
             for child in self.children:
                 await self._revive(child)
+            if time.monotonic() >= self._log_check_at:
+                self._log_check_at = time.monotonic() + _LOG_CHECK_EVERY
+                try:
+                    await self._keep_broker_log_short()
+                except Exception:  # the centre stays up; the next look tries again
+                    logger.exception("could not start the embedded broker afresh")
 
     async def _restart_broker(self) -> None:
         """A new, empty broker on the same port, its log read from offset 0.
@@ -295,6 +311,16 @@ class Centre:
         writers = [c for c in self.children if c not in receivers]
         for child in (*receivers, *writers):
             await child.stop(within=self.settings.ack_timeout + 5)
+        await self._new_broker()
+        for group in (writers, receivers):
+            for child in group:
+                child.failures = 0
+                await child.start(self.announce)
+            for child in group:
+                await self._until_ready(child)
+
+    async def _new_broker(self) -> None:
+        """Stop the broker; start an empty one on the same port, with the topics."""
         assert self.broker is not None  # noqa: S101 - only called for the embedded broker
         await asyncio.to_thread(self.broker.stop)
         self.broker = EmbeddedBroker(
@@ -304,12 +330,79 @@ class Centre:
         )
         await asyncio.to_thread(self.broker.start)
         await bus.ensure_topics(self.broker.bootstrap)
-        for group in (writers, receivers):
-            for child in group:
-                child.failures = 0
-                await child.start(self.announce)
-            for child in group:
+
+    async def _keep_broker_log_short(self) -> None:
+        """Start the embedded broker afresh once its log is long and stored (see rotation)."""
+        limit = self.settings.broker_log_limit
+        if self.broker is None or not self.broker.running or limit == 0:
+            return
+        assert self._admin_dsn is not None  # noqa: S101 - set by start()
+        ends = await bus.log_ends(self.broker.bootstrap, bus.TOPIC_PARTITIONS)
+        if not rotation.due(ends, limit):
+            return
+        receivers = [c for c in self.children if c.name.startswith("receiver")]
+        readers = [c for c in self.children if c.name in ("logwriter", "dispatcher")]
+        conn = await db.connect(self._admin_dsn)
+        replaced = False
+        try:
+            self._signal(receivers, HOLD_SENDS)
+            late = await self._until_stored(conn)
+            if not late:
+                for child in readers:
+                    await child.stop(within=self.settings.ack_timeout + 5)
+                late = await self._until_stored(conn, within=0.0)
+            if late:
+                logger.warning(
+                    "the embedded broker's log is long, but not all of it is stored (%s):"
+                    " trying again in %.0fs",
+                    "; ".join(late[:4]),
+                    _ROTATION_RETRY,
+                )
+                self._log_check_at = time.monotonic() + _ROTATION_RETRY
+            else:
+                began = time.monotonic()
+                await self._new_broker()
+                await rotation.start_positions_over(conn)
+                replaced = True
+            for child in readers:
+                if child.process is not None and child.process.returncode is not None:
+                    child.failures = 0
+                    await child.start(self.announce)
+            for child in readers:
                 await self._until_ready(child)
+        finally:
+            self._signal(receivers, RELEASE_SENDS)
+            await conn.close()
+        if replaced:
+            logger.info(
+                "started the embedded broker afresh: a partition held %d records or more,"
+                " all of them stored (%.1fs with the receivers held)",
+                limit,
+                time.monotonic() - began,
+            )
+
+    async def _until_stored(
+        self, conn: db.Connection, *, within: float = _DRAIN_WITHIN
+    ) -> list[str]:
+        """Wait until the readers stored the broker's whole log and it stays put; who is late."""
+        assert self.broker is not None  # noqa: S101 - only called for the embedded broker
+        deadline = time.monotonic() + within
+        previous: rotation.Ends | None = None
+        while True:
+            ends = await bus.log_ends(self.broker.bootstrap, rotation.READERS)
+            late = rotation.behind(ends, await rotation.stored_positions(conn))
+            if not late and (ends == previous or within == 0.0):
+                return []
+            if time.monotonic() >= deadline:
+                return late or ["the log still grows"]
+            previous = ends
+            await asyncio.sleep(0.2)
+
+    @staticmethod
+    def _signal(children: list[Child], sig: signal.Signals) -> None:
+        for child in children:
+            if child.process is not None and child.process.returncode is None:
+                child.process.send_signal(sig)
 
     async def _revive(self, child: Child) -> None:
         """Start a dead child again once its pause (longer each quick death) is over."""

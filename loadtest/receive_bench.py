@@ -244,11 +244,13 @@ async def arc_target(config: SimulatorConfig) -> AsyncIterator[Endpoint]:
 
     The embedded PostgreSQL and broker are started by ``arc up`` itself, so the
     CPU of the whole centre (receiver, log writer, database, broker) is counted.
-    ``ARC_ACK_POLICY`` is taken from this process's environment (default
-    ``database``, as ``arc up`` chooses with the embedded broker).
+    ``ARC_ACK_POLICY`` (default ``database``, as ``arc up`` chooses with the
+    embedded broker) and ``ARC_BROKER_LOG_LIMIT`` are taken from this process's
+    environment; no other ``ARC_*`` variable.
     """
     data = Path(tempfile.mkdtemp(prefix="arc-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARC_") or k == "ARC_ACK_POLICY"}
+    passed = ("ARC_ACK_POLICY", "ARC_BROKER_LOG_LIMIT")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARC_") or k in passed}
     env["ARC_DATA_DIR"] = str(data)
     key = f"ascii:{config.key}" if config.aes and ":" not in config.key else config.key
     rows = ["account,name,key"] + [
@@ -412,6 +414,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"server CPU {report.server_cpu_percent:.1f}% of one core "
                 f"({report.server_cpu_seconds:.2f} s), simulator CPU "
                 f"{report.simulator_cpu_percent:.1f}%"
+            )
+        if report.ledger is not None:
+            check = report.ledger
+            print(
+                f"ledger: {check.acked} ACKed, {check.stored_once} stored once, "
+                f"{check.missing} missing, {check.duplicated} stored more than once"
             )
     return 0 if report.result.failed == 0 else 1
 

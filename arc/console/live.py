@@ -52,7 +52,9 @@ class LiveFeed:
             self._bootstrap,
             group_id=None,
             client_id="arc-console",
-            auto_offset_reset="latest",
+            # Out of range only when arc up started the embedded broker afresh
+            # (its start is seek_to_end): read the new log from its start.
+            auto_offset_reset="earliest",
             fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         await consumer.start()

@@ -16,6 +16,10 @@ sends again, and the log writer stores the retransmission once.
 
 Refused input goes to ``arc.quarantine`` without waiting: nothing is
 acknowledged for it, and the device's retry brings it again if it is lost.
+
+``hold`` makes new sends wait (at most ``timeout``) until ``release``: ``arc
+up`` holds the receivers while it replaces the embedded broker, so that
+nothing reaches the old broker after its log was found fully stored.
 """
 
 from __future__ import annotations
@@ -153,10 +157,34 @@ class SignalSink:
             collections.deque()
         )
         self._sweeper: asyncio.Task[None] | None = None
+        self._open = asyncio.Event()
+        self._open.set()
+
+    def hold(self) -> None:
+        """Make new sends wait until ``release`` (or fail past the timeout)."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Let held and new sends go."""
+        self._open.set()
+
+    async def _until_open(self) -> bool:
+        if self._open.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._open.wait(), self._timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def persist(self, signals: Sequence[SignalMessage]) -> bool:
         """Produce ``signals``; True once durable under the policy, False past the timeout."""
         ids = [s["signal_id"] for s in signals]
+        if not await self._until_open():
+            logger.warning(
+                "signals %s held past %.1fs: not acknowledged", ",".join(ids), self._timeout
+            )
+            return False
         waits: list[asyncio.Future[None]] = []
         if self._listener is not None:
             waits = self._listener.expect(ids)
@@ -218,6 +246,7 @@ class SignalSink:
     async def _quarantine(self, message: QuarantineMessage) -> None:
         try:
             async with asyncio.timeout(self._timeout):
+                await self._open.wait()
                 await (await self._producer.send(self._quarantine_topic, encode(message)))
         except (TimeoutError, bus.KafkaError) as error:
             # The device was not acknowledged, so it sends again; say what was lost.

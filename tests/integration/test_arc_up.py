@@ -12,7 +12,9 @@ with kill -9 while the panel simulator is sending:
   message the simulator saw ACKed is in ``signal_log`` exactly once, nothing
   is stored twice, and ``arc verify`` exits 0;
 - a row changed behind the append-only trigger's back: ``arc verify`` exits 1
-  and names that row's shard and chain_seq.
+  and names that row's shard and chain_seq;
+- the embedded broker started afresh under load once its log is long: nothing
+  lost or stored twice, and the dispatcher saw every alarm.
 
 Every wait is bounded, and the ``centres`` fixture kills whatever a test
 started (the whole tree, then anything still naming the data directory),
@@ -27,7 +29,7 @@ import re
 import shutil
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +37,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from arc import bus
 from arc.embedded.broker import kafka_answers
 from loadtest.simulator import SimulatorConfig, SimulatorResult, account_ids
 from loadtest.simulator import run as simulate
@@ -46,6 +49,7 @@ from tests.integration.up_helpers import (
     ArcUp,
     Endpoints,
     Proc,
+    arc_env,
     broker_proc,
     check_ack,
     identify,
@@ -87,8 +91,10 @@ class Centres:
         self.data_dirs.append(path)
         return path
 
-    async def up(self, data_dir: Path, *args: str) -> tuple[ArcUp, Endpoints]:
-        centre = ArcUp(data_dir, "--dc09-port", "0", *args)
+    async def up(
+        self, data_dir: Path, *args: str, env: Mapping[str, str] | None = None
+    ) -> tuple[ArcUp, Endpoints]:
+        centre = ArcUp(data_dir, "--dc09-port", "0", *args, env=env)
         self.started.append(centre)
         await centre.start()
         return centre, await centre.ready()
@@ -533,3 +539,86 @@ async def test_verify_names_a_row_changed_behind_the_trigger(centres: Centres) -
     # Also with the centre stopped (arc verify starts the embedded server itself).
     assert await centre.terminate() == 0
     assert_names_the_row(*await verify_status(data_dir))
+
+
+ROTATE_AT = 400  # records in a partition: at 300 signals/s over 4, reached in about 5 s
+REPLACED = r"started the embedded broker afresh.*\(([\d.]+)s with the receivers held"
+
+
+@pytest.mark.slow
+@pytest.mark.fault
+@pytest.mark.timeout(170)
+@pytest.mark.asyncio
+async def test_broker_started_afresh_under_load_loses_nothing_and_dispatches_every_alarm(
+    centres: Centres,
+) -> None:
+    data_dir = await provisioned(centres)
+    centre, endpoints = await centres.up(data_dir, env=arc_env(ARC_BROKER_LOG_LIMIT=str(ROTATE_AT)))
+    first = broker_proc(data_dir)
+    assert first is not None
+    stop = asyncio.Event()
+    run = asyncio.create_task(simulate(load(endpoints.tcp_port, seconds=90.0), stop=stop))
+
+    async def logged(pattern: str, count: int) -> bool:
+        assert not run.done(), "the simulator ended first"
+        return len(re.findall(pattern, centre.stderr())) >= count
+
+    try:
+        # arc up looks at the log every 10 s; the first look replaces it.
+        await until(lambda: logged(REPLACED, 1), within=30, what="the broker replaced")
+        # A dispatcher that cannot read (frozen) keeps the old log alive: the
+        # alarms it has not read are only there. (The replacement restarted it.)
+        dispatcher = centre.service("dispatcher")
+        assert dispatcher is not None
+        kill([dispatcher], signal.SIGSTOP)
+        try:
+            refused = r"not all of it is stored \(.*dispatcher_state"
+            await until(lambda: logged(refused, 1), within=30, what="the replacement refused")
+            assert len(re.findall(REPLACED, centre.stderr())) == 1
+        finally:
+            kill([dispatcher], signal.SIGCONT)
+        # Caught up, it lets the next try go ahead (30 s after the refusal).
+        await until(lambda: logged(REPLACED, 2), within=50, what="the broker replaced again")
+        stop.set()
+        async with asyncio.timeout(30):
+            result = await run
+    finally:
+        if not run.done():
+            run.cancel()
+            await asyncio.gather(run, return_exceptions=True)
+    log = centre.stderr()
+    after = broker_proc(data_dir)
+    assert after is not None and after != first and running(after)
+    assert f"tcp://127.0.0.1:{endpoints.broker_port}" in after.argv
+    # The readers were told where the new log starts; none had to guess.
+    assert "lost its log" not in log
+    # Each hold was shorter than the ACK timeout (5 s): panels were answered, late.
+    assert max(float(s) for s in re.findall(REPLACED, log)) < 5.0
+    assert result.acked >= 0.9 * result.sent, result.summary()
+    conn = await superuser(data_dir)
+    try:
+        check = await reconcile(conn, result.ledger, ACCOUNTS)
+        assert check.duplicates == {} and check.missing == [] and check.wrong == [], check
+        # The dispatcher read every alarm, across the brokers: each burglary
+        # opened an incident or joined one. Its position is at the new log's end first.
+        ends = await bus.log_ends(f"{HOST}:{endpoints.broker_port}", [bus.SIGNALS])
+
+        async def dispatcher_at_end() -> bool:
+            rows = await conn.fetch(
+                "SELECT shard, next_offset FROM dispatcher_state WHERE topic = $1", bus.SIGNALS
+            )
+            stored = {r["shard"]: r["next_offset"] for r in rows}
+            return all(stored.get(p, 0) >= end for (_, p), end in ends.items())
+
+        await until(dispatcher_at_end, within=30, what="the dispatcher at the log's end")
+        unseen = await conn.fetch(
+            "SELECT s.signal_id FROM signal_log s WHERE s.code = 'BA' AND NOT EXISTS"
+            " (SELECT 1 FROM incident_log i WHERE i.signal_id = s.signal_id)"
+        )
+        burglaries = await conn.fetchval("SELECT count(*) FROM signal_log WHERE code = 'BA'")
+    finally:
+        await conn.close()
+    assert burglaries > 1_000
+    assert unseen == [], f"{len(unseen)} of {burglaries} burglaries never reached the dispatcher"
+    await assert_verifies(data_dir)
+    assert await centre.terminate() == 0

@@ -7,6 +7,7 @@ PostgreSQL and broker; frames are sent over real sockets on loopback.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from arc.accounts.service import add_account, key_box
 from arc.config import AckPolicy, Settings
 from arc.ingest.service import run_receiver
 from arc.logwriter.service import run_logwriter
+from arc.process import HOLD_SENDS, RELEASE_SENDS
 from arc.runtime import with_credentials
 from protocols.dc09 import parse_frame
 from protocols.dc09_crypto import Dc09Key, decrypt
@@ -59,7 +61,7 @@ class Centre:
 
 
 async def _start(
-    database_url: str, kafka_bootstrap: str, policy: AckPolicy
+    database_url: str, kafka_bootstrap: str, policy: AckPolicy, *, ack_timeout: float = 10.0
 ) -> AsyncIterator[Centre]:
     admin = await db.connect(database_url)
     await db.migrate(conn=admin)
@@ -78,7 +80,7 @@ async def _start(
         ack_policy=policy,
         dc09_port=0,
         master_key=MASTER,
-        ack_timeout=10,
+        ack_timeout=ack_timeout,
     )
     prefix = f"test.{uuid.uuid4().hex[:10]}."
     lines: list[str] = []
@@ -90,7 +92,8 @@ async def _start(
         run_receiver(settings, stop, announce=lines.append, topic_prefix=prefix)
     )
     async with asyncio.timeout(30):
-        while not any(line.startswith("dc09:") for line in lines):
+        # Both serve: the receiver listens and the log writer writes.
+        while not all(any(x.startswith(w) for x in lines) for w in ("dc09:", "logwriter:")):
             for task in (writer, receiver):
                 if task.done():
                     task.result()  # raises what stopped it
@@ -224,3 +227,29 @@ async def test_broker_ack_policy(database_url: str, kafka_bootstrap: str) -> Non
         # Acknowledged once the broker had it; the log writer stores it soon after.
         rows = await running.wait_rows(SIGNALS_OF, "1234", count=1)
         assert rows[0]["code"] == "BA"
+
+
+@pytest.mark.asyncio
+async def test_held_sends_wait_for_release_and_fail_past_the_ack_timeout(
+    database_url: str, kafka_bootstrap: str
+) -> None:
+    """What ``arc up`` relies on while it replaces the embedded broker (arc.embedded.rotation)."""
+    async for running in _start(database_url, kafka_bootstrap, AckPolicy.DATABASE, ack_timeout=2):
+        os.kill(os.getpid(), HOLD_SENDS)  # the receiver runs in this process
+        await asyncio.sleep(0.1)
+        held = asyncio.create_task(tcp_exchange(running, plain(11, "1234", "Nri1/BA021")))
+        await asyncio.sleep(1.0)
+        assert not held.done()
+        assert await running.rows(SIGNALS_OF, "1234") == []  # not even produced yet
+        os.kill(os.getpid(), RELEASE_SENDS)
+        assert parse_frame(await held).header.token == "ACK"
+        assert len(await running.rows(SIGNALS_OF, "1234")) == 1
+        # Held past the ACK timeout: no answer and nothing stored; the panel's retry is.
+        os.kill(os.getpid(), HOLD_SENDS)
+        message = plain(12, "1234", "Nri1/BA022")
+        with pytest.raises(TimeoutError):
+            await exchange_tcp(running.port, message, within=3.0)
+        assert len(await running.rows(SIGNALS_OF, "1234")) == 1
+        os.kill(os.getpid(), RELEASE_SENDS)
+        assert parse_frame(await tcp_exchange(running, message)).header.token == "ACK"
+        assert [r["zone"] for r in await running.rows(SIGNALS_OF, "1234")] == ["021", "022"]
