@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Reinstall when the dependency list changes.
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up demo test lint typecheck unit bench bench-receive bench-dispatch bench-console browser clean
+.PHONY: up demo test lint typecheck unit bench bench-receive bench-broker bench-dispatch bench-console browser clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -55,11 +55,16 @@ bench: $(STAMP)
 	$(BIN)/python -m loadtest.codec_bench
 	$(BIN)/python -m loadtest.dispatch_bench
 	$(BIN)/python -m loadtest.console_bench
+	$(BIN)/python -m loadtest.broker_bench
 	$(BIN)/python -m loadtest.receive_suite
 
 # The receive path alone, end to end (about 5 minutes).
 bench-receive: $(STAMP)
 	$(BIN)/python -m loadtest.receive_suite
+
+# What a fetch costs the embedded broker as its log grows (about a minute).
+bench-broker: $(STAMP)
+	$(BIN)/python -m loadtest.broker_bench
 
 # The dispatcher alone: classified signals/s and signal→incident latency (about 2 minutes).
 bench-dispatch: $(STAMP)

@@ -13,9 +13,13 @@ and restarted alone.
 It then supervises: a service that dies is started again (with a growing
 pause if it keeps dying); a broker that dies is started again on the same
 port, its topics recreated (it keeps them in memory only, which is why the
-ack policy here is ``database``); PostgreSQL likewise. Ctrl-C or SIGTERM
-stops everything in order: the receiver first (no new signals), then the
-dispatcher and the log writer, then the broker and the database.
+ack policy here is ``database``); PostgreSQL likewise. Once a partition of
+the embedded broker holds ``ARC_BROKER_LOG_LIMIT`` records and all of them
+are stored, it starts the broker afresh, the receivers held meanwhile
+(arc.embedded.rotation): that broker's every read costs more the longer its
+log. Ctrl-C or SIGTERM stops everything in order: the receiver first (no new
+signals), then the dispatcher and the log writer, then the broker and the
+database.
 
 Every endpoint is printed once, one line each, in a stable form for scripts::
 
