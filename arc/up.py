@@ -348,12 +348,13 @@ class Centre:
         readers = [c for c in self.children if c.name in ("logwriter", "dispatcher")]
         conn = await db.connect(self._admin_dsn)
         replaced = False
+        held_at = time.monotonic()
         try:
             self._signal(receivers, HOLD_SENDS)
             late = await self._until_stored(conn)
             if not late:
-                for child in readers:
-                    await child.stop(within=self.settings.ack_timeout + 5)
+                within = self.settings.ack_timeout + 5
+                await asyncio.gather(*(child.stop(within=within) for child in readers))
                 late = await self._until_stored(conn, within=0.0)
             if late:
                 logger.warning(
@@ -364,7 +365,6 @@ class Centre:
                 )
                 self._log_check_at = time.monotonic() + _ROTATION_RETRY
             else:
-                began = time.monotonic()
                 await self._new_broker()
                 await rotation.start_positions_over(conn)
                 replaced = True
@@ -372,17 +372,22 @@ class Centre:
                 if child.process is not None and child.process.returncode is not None:
                     child.failures = 0
                     await child.start(self.announce)
-            for child in readers:
-                await self._until_ready(child)
         finally:
+            # The readers begin the new log at its start, whenever they are up:
+            # what the receivers send from now on waits there for them.
             self._signal(receivers, RELEASE_SENDS)
+            held = time.monotonic() - held_at
             await conn.close()
+        for child in readers:
+            await self._until_ready(child)
         if replaced:
             logger.info(
                 "started the embedded broker afresh: a partition held %d records or more,"
-                " all of them stored (%.1fs with the receivers held)",
+                " all of them stored (%.1fs with the receivers held, %.1fs until the"
+                " readers were back)",
                 limit,
-                time.monotonic() - began,
+                held,
+                time.monotonic() - held_at,
             )
 
     async def _until_stored(
