@@ -2,8 +2,8 @@
 
 The embedded broker (Tansu's memory store) keeps every record until it
 stops, and each fetch of a partition lists every batch that partition ever
-held: a fetch cost 0.35 ms of the broker's CPU with a hundred batches and
-3.0 ms with 40,000 (docs/benchmarks.md), so a centre that ran for days
+held: a fetch cost 0.5 ms of the broker's CPU with a hundred batches and
+3.5 ms with 40,000 (docs/benchmarks.md), so a centre that ran for days
 would spend its cores listing old batches, and its memory holding them.
 Nothing in that log is needed once the log writer and the dispatcher have
 stored their positions at its end: the rows are in PostgreSQL. So once a
@@ -18,7 +18,8 @@ arc.up) replaces the broker at such a moment:
    dispatcher's held site states) and checks again;
 4. it stops the broker, starts a new one on the same port, creates the topics
    and sets the stored positions to 0, the start of the new log;
-5. it starts the log writer and the dispatcher again and releases the receivers.
+5. it starts the log writer and the dispatcher again and releases the
+   receivers at once: the readers begin the new log at its start.
 
 If step 2 or 3 does not come true in time, nothing was changed: the services
 go on with the old broker and it tries again later.
