@@ -38,7 +38,7 @@ Fields (and who uses them):
   to become durable; past it the device gets no ACK and sends again.
 - ``broker_log_limit`` (``ARC_BROKER_LOG_LIMIT``): records a partition of the
   embedded broker may hold before ``arc up`` starts it afresh, once everything
-  in it is stored (10,000; 0 = never). That broker never forgets a record and
+  in it is stored (50,000; 0 = never). That broker never forgets a record and
   each read costs more the more it holds (docs/benchmarks.md).
 - ``timestamp_ahead`` / ``timestamp_behind`` (``ARC_TIMESTAMP_AHEAD``,
   ``ARC_TIMESTAMP_BEHIND``): the default DC-09 timestamp window, seconds
@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     master_key: SecretStr = SecretStr(DEVELOPMENT_MASTER_KEY)
     receivers: int = Field(default=1, ge=1, le=64)
     ack_timeout: float = Field(default=5.0, gt=0, le=60)
-    broker_log_limit: int = Field(default=10_000, ge=0)
+    broker_log_limit: int = Field(default=50_000, ge=0)
     timestamp_ahead: float = Field(default=20.0, ge=0)
     timestamp_behind: float = Field(default=40.0, ge=0)
     incident_join_window: float = Field(default=600.0, ge=0, le=86_400)
