@@ -94,6 +94,11 @@ class Child:
         self.started_at = time.monotonic()
         self.relay = asyncio.create_task(self._relay(self.process, announce))
 
+    async def start_again(self, announce: Callable[[str], None]) -> None:
+        """Start it after ``arc up`` stopped it on purpose: no failure is counted."""
+        self.failures = 0
+        await self.start(announce)
+
     async def _relay(
         self, process: asyncio.subprocess.Process, announce: Callable[[str], None]
     ) -> None:
@@ -311,15 +316,14 @@ class Centre:
         nothing they had ACKed under ack policy ``database`` was only in the broker.
         """
         logger.error("the embedded broker died (its log is gone): starting it again")
-        receivers = [c for c in self.children if c.name.startswith("receiver")]
+        receivers = self._receivers()
         writers = [c for c in self.children if c not in receivers]
         for child in (*receivers, *writers):
             await child.stop(within=self.settings.ack_timeout + 5)
         await self._new_broker()
         for group in (writers, receivers):
             for child in group:
-                child.failures = 0
-                await child.start(self.announce)
+                await child.start_again(self.announce)
             for child in group:
                 await self._until_ready(child)
 
@@ -344,7 +348,7 @@ class Centre:
         ends = await bus.log_ends(self.broker.bootstrap, bus.TOPIC_PARTITIONS)
         if not rotation.due(ends, limit):
             return
-        receivers = [c for c in self.children if c.name.startswith("receiver")]
+        receivers = self._receivers()
         readers = [c for c in self.children if c.name in ("logwriter", "dispatcher")]
         conn = await db.connect(self._admin_dsn)
         replaced = False
@@ -370,8 +374,7 @@ class Centre:
                 replaced = True
             for child in readers:
                 if child.process is not None and child.process.returncode is not None:
-                    child.failures = 0
-                    await child.start(self.announce)
+                    await child.start_again(self.announce)
         finally:
             # The readers begin the new log at its start, whenever they are up:
             # what the receivers send from now on waits there for them.
@@ -406,6 +409,9 @@ class Centre:
                 return late or ["the log still grows"]
             previous = ends
             await asyncio.sleep(0.2)
+
+    def _receivers(self) -> list[Child]:
+        return [c for c in self.children if c.name.startswith("receiver")]
 
     @staticmethod
     def _signal(children: list[Child], sig: signal.Signals) -> None:
