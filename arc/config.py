@@ -39,7 +39,8 @@ Fields (and who uses them):
 - ``broker_log_limit`` (``ARC_BROKER_LOG_LIMIT``): records a partition of the
   embedded broker may hold before ``arc up`` starts it afresh, once everything
   in it is stored (50,000; 0 = never). That broker never forgets a record and
-  each read costs more the more it holds (docs/benchmarks.md).
+  each read costs more the more it holds (docs/benchmarks.md); a steady load
+  near 1,000 signals/s does better with 10,000.
 - ``timestamp_ahead`` / ``timestamp_behind`` (``ARC_TIMESTAMP_AHEAD``,
   ``ARC_TIMESTAMP_BEHIND``): the default DC-09 timestamp window, seconds
   (+20/-40); accounts may set their own.

@@ -14,9 +14,24 @@ logger = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # ``arc up`` to its receivers: hold new sends to the broker, then let them go
-# (while it replaces the embedded broker; see arc.up).
+# (while it replaces the embedded broker; see arc.embedded.rotation).
 HOLD_SENDS = signal.SIGUSR1
 RELEASE_SENDS = signal.SIGUSR2
+# ``arc up`` to its log writer and dispatcher, meanwhile: store what you hold
+# now (the dispatcher's site states); the broker's log was replaced by an
+# empty one, so read it from offset 0, and say so (``LOG_STARTED_OVER``).
+STORE_NOW = signal.SIGUSR1
+LOG_STARTS_OVER = signal.SIGUSR2
+
+# A line a child prints to its stdout for ``arc up`` alone, which does not
+# relay it: this prefix, then one word.
+CONTROL_PREFIX = "arc-control: "
+LOG_STARTED_OVER = "log-started-over"
+
+
+def control_line(word: str) -> str:
+    """The stdout line that tells ``arc up`` ``word``."""
+    return CONTROL_PREFIX + word
 
 
 def stop_event() -> asyncio.Event:

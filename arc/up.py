@@ -53,7 +53,15 @@ from pydantic import SecretStr
 from arc import bus, db, runtime
 from arc.config import Settings
 from arc.embedded import EmbeddedBroker, EmbeddedPostgres, rotation
-from arc.process import HOLD_SENDS, RELEASE_SENDS, stop_event
+from arc.process import (
+    CONTROL_PREFIX,
+    HOLD_SENDS,
+    LOG_STARTED_OVER,
+    LOG_STARTS_OVER,
+    RELEASE_SENDS,
+    STORE_NOW,
+    stop_event,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +73,8 @@ _LOG_CHECK_EVERY = 10.0  # seconds between looks at the embedded broker's log le
 # trying again when they did not.
 _DRAIN_WITHIN = 3.0
 _ROTATION_RETRY = 30.0
+# Seconds a reader gets to start over on the new log in place, before it is restarted.
+_START_OVER_WITHIN = 3.0
 
 
 @dataclass
@@ -81,10 +91,18 @@ class Child:
     relay: asyncio.Task[None] | None = field(default=None, repr=False)
     # Set by the child's first line on stdout: it prints it once it serves.
     ready: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    # Its control lines (arc.process.control_line), the words only.
+    notices: asyncio.Queue[str] = field(default_factory=asyncio.Queue, repr=False)
+
+    @property
+    def serving(self) -> bool:
+        """Whether it runs and said it serves (so it handles the signals arc up sends)."""
+        return self.process is not None and self.process.returncode is None and self.ready.is_set()
 
     async def start(self, announce: Callable[[str], None]) -> None:
         """Start the process; its stdout lines (endpoints) are relayed to ``announce``."""
         self.ready = asyncio.Event()  # set by this process's first line, not an earlier one's
+        self.notices = asyncio.Queue()
         self.process = await asyncio.create_subprocess_exec(
             *self.argv,
             env=self.env,
@@ -104,8 +122,29 @@ class Child:
     ) -> None:
         assert process.stdout is not None  # noqa: S101 - opened with PIPE
         async for line in process.stdout:
-            announce(line.decode(errors="replace").rstrip("\n"))
+            text = line.decode(errors="replace").rstrip("\n")
+            if text.startswith(CONTROL_PREFIX):
+                self.notices.put_nowait(text.removeprefix(CONTROL_PREFIX))
+                continue
+            announce(text)
             self.ready.set()
+
+    def tell(self, sig: signal.Signals) -> None:
+        """Send ``sig`` if it runs; a notice it gave before is forgotten."""
+        while not self.notices.empty():
+            self.notices.get_nowait()
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(sig)
+
+    async def notice(self, word: str, *, within: float) -> bool:
+        """Wait for the control line ``word``; False if it did not come in time."""
+        try:
+            async with asyncio.timeout(within):
+                while await self.notices.get() != word:
+                    pass
+        except TimeoutError:
+            return False
+        return True
 
     async def stop(self, *, within: float) -> None:
         """SIGTERM, then SIGKILL after ``within`` seconds."""
@@ -350,16 +389,17 @@ class Centre:
             return
         receivers = self._receivers()
         readers = [c for c in self.children if c.name in ("logwriter", "dispatcher")]
+        if not all(child.serving for child in (*receivers, *readers)):
+            # One is starting (or dead): it may not handle the signals yet. The next look.
+            return
         conn = await db.connect(self._admin_dsn)
+        restarted: list[Child] = []
         replaced = False
         held_at = time.monotonic()
         try:
             self._signal(receivers, HOLD_SENDS)
+            self._signal([c for c in readers if c.name == "dispatcher"], STORE_NOW)
             late = await self._until_stored(conn)
-            if not late:
-                within = self.settings.ack_timeout + 5
-                await asyncio.gather(*(child.stop(within=within) for child in readers))
-                late = await self._until_stored(conn, within=0.0)
             if late:
                 logger.warning(
                     "the embedded broker's log is long, but not all of it is stored (%s):"
@@ -372,26 +412,52 @@ class Centre:
                 await self._new_broker()
                 await rotation.start_positions_over(conn)
                 replaced = True
-            for child in readers:
-                if child.process is not None and child.process.returncode is not None:
-                    await child.start_again(self.announce)
+                restarted = await self._start_readers_over(readers, conn)
         finally:
-            # The readers begin the new log at its start, whenever they are up:
-            # what the receivers send from now on waits there for them.
+            # The readers read the new log from its start (those restarted once
+            # they are up): what the receivers send from now on waits there for them.
             self._signal(receivers, RELEASE_SENDS)
             held = time.monotonic() - held_at
             await conn.close()
-        for child in readers:
+        for child in restarted:
             await self._until_ready(child)
         if replaced:
             logger.info(
                 "started the embedded broker afresh: a partition held %d records or more,"
-                " all of them stored (%.1fs with the receivers held, %.1fs until the"
-                " readers were back)",
+                " all of them stored (%.1fs with the receivers held; %s)",
                 limit,
                 held,
-                time.monotonic() - held_at,
+                f"restarted {', '.join(c.name for c in restarted)}, back after"
+                f" {time.monotonic() - held_at:.1f}s"
+                if restarted
+                else "the log writer and the dispatcher read on in place",
             )
+
+    async def _start_readers_over(self, readers: list[Child], conn: db.Connection) -> list[Child]:
+        """Tell the readers to read the new log from 0; restart any that does not say it did.
+
+        Call with the receivers held and the stored positions at 0: the new log
+        is empty, so nothing is read at an old offset meanwhile.
+        """
+        for child in readers:
+            child.tell(LOG_STARTS_OVER)
+        answered = await asyncio.gather(
+            *(child.notice(LOG_STARTED_OVER, within=_START_OVER_WITHIN) for child in readers)
+        )
+        stuck = [child for child, ok in zip(readers, answered, strict=True) if not ok]
+        if not stuck:
+            return []
+        logger.warning(
+            "%s did not start over on the new log within %.0fs: restarting",
+            ", ".join(c.name for c in stuck),
+            _START_OVER_WITHIN,
+        )
+        await asyncio.gather(*(child.stop(within=self.settings.ack_timeout + 5) for child in stuck))
+        # A stopping dispatcher stores its site states at the old log's offsets.
+        await rotation.start_positions_over(conn)
+        for child in stuck:
+            await child.start_again(self.announce)
+        return stuck
 
     async def _until_stored(
         self, conn: db.Connection, *, within: float = _DRAIN_WITHIN
@@ -408,7 +474,7 @@ class Centre:
             if time.monotonic() >= deadline:
                 return late or ["the log still grows"]
             previous = ends
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.1)
 
     def _receivers(self) -> list[Child]:
         return [c for c in self.children if c.name.startswith("receiver")]

@@ -47,6 +47,7 @@ from arc.guards.eligibility import ineligibility
 from arc.guards.models import Staff
 from arc.guards.staffing import Category
 from arc.model import beijing_day
+from arc.process import LOG_STARTED_OVER, LOG_STARTS_OVER, STORE_NOW, control_line
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ logger = logging.getLogger(__name__)
 PACE = 0.05
 
 GROUP = "arc-dispatcher"
+# Seconds a dispatcher writes its site states with every batch once arc up asks
+# (store_now): longer than arc up waits for them (arc.up._DRAIN_WITHIN).
+STORE_NOW_FOR = 5.0
 _TICK = 1.0  # seconds between runs of the clock (supervision, escalation)
 _REFRESH = 60.0  # reload the rules at least this often, should a notice be lost
 
@@ -78,6 +82,7 @@ class Dispatcher:
         incidents_topic: str,
         clock: Callable[[], datetime] = _now,
         site_checkpoints: SiteCheckpoints | None = None,
+        on_start_over: Callable[[], None] = lambda: None,
     ) -> None:
         self._pool = pool
         self._consumer = consumer
@@ -98,6 +103,11 @@ class Dispatcher:
         self._last_tick = 0.0
         self.assigned = asyncio.Event()
         self.rules_changed = asyncio.Event()
+        # Until when every batch writes every held site state (see store_now).
+        self._store_all_until = 0.0
+        # Set when the broker's log was replaced by an empty one (see start_over).
+        self.log_replaced = asyncio.Event()
+        self._on_start_over = on_start_over
 
     # -- rules --------------------------------------------------------------------
 
@@ -244,6 +254,10 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until ``stop`` is set."""
         while not stop.is_set():
+            # Here no batch is half written: the offsets in memory are the stored ones.
+            if self.log_replaced.is_set():
+                self.log_replaced.clear()
+                self.start_over()
             if self._unsure:
                 owned = {tp.partition for tp in self._consumer.assignment()}
                 await self.resume(self._unsure & owned)
@@ -261,6 +275,29 @@ class Dispatcher:
             if rest > 0 and not stop.is_set():
                 await asyncio.sleep(rest)
         await self.flush()
+
+    def store_now(self, *, within: float = STORE_NOW_FOR) -> None:
+        """Write every held site state with each batch for ``within`` seconds.
+
+        ``arc up`` asks so while it waits for the dispatcher to store the whole
+        broker log before replacing it: site states are otherwise held for up
+        to a second, and the receivers are held meanwhile.
+        """
+        self._store_all_until = asyncio.get_running_loop().time() + within
+
+    def start_over(self) -> None:
+        """Read every partition from offset 0: ``arc up`` replaced the broker's log.
+
+        It does so only once every offset of the old log and every site state
+        was stored, and sets the stored offsets to 0 itself; what this process
+        holds (incidents, site states, recent signals) goes on as it is.
+        """
+        for tp in self._consumer.assignment():
+            self._positions[tp] = 0
+            self._consumer.seek(tp, 0)
+        self._sites_offsets = dict.fromkeys(self._sites_offsets, 0)
+        self._replaying.clear()
+        self._on_start_over()
 
     async def flush(self) -> None:
         """Write every held site state now (a dispatcher that stops); best effort."""
@@ -293,7 +330,10 @@ class Dispatcher:
             self._last_tick = loop.time()
             engine.on_tick(self._clock(), batch, caught_up=self.caught_up)
         self._sites.changed(batch.sites)
-        checkpoint = self._sites.due(loop.time(), held=self._replaying)
+        if loop.time() < self._store_all_until:
+            checkpoint = self._sites.everything(held=self._replaying)
+        else:
+            checkpoint = self._sites.due(loop.time(), held=self._replaying)
         if not batch and checkpoint is None:
             return batch
         states = await self._write(batch, checkpoint)
@@ -486,7 +526,11 @@ async def run_dispatcher(
         commands_topic=commands,
         incidents_topic=incidents,
         site_checkpoints=SiteCheckpoints(site_interval),
+        on_start_over=lambda: announce(control_line(LOG_STARTED_OVER)),
     )
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(STORE_NOW, dispatcher.store_now)
+    loop.add_signal_handler(LOG_STARTS_OVER, dispatcher.log_replaced.set)
     await producer.start()
     watching = asyncio.create_task(_watch_rules(dsn, dispatcher.rules_changed, stop))
     try:
@@ -511,6 +555,8 @@ async def run_dispatcher(
         announce(f"dispatcher: consuming {signals}, {commands}")
         await running
     finally:
+        for sig in (STORE_NOW, LOG_STARTS_OVER):
+            loop.remove_signal_handler(sig)
         watching.cancel()
         await consumer.stop()
         await producer.stop()

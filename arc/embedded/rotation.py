@@ -11,18 +11,24 @@ partition holds ``broker_log_limit`` records, ``arc up`` (``Centre`` in
 arc.up) replaces the broker at such a moment:
 
 1. it holds the receivers' sends (``arc.process.HOLD_SENDS``): a frame that
-   arrives now waits, at most the ACK timeout;
+   arrives now waits, at most the ACK timeout; and it asks the dispatcher to
+   store its held site states now (``STORE_NOW``);
 2. it waits until every reader below has stored its position at the log's
    end and the ends stay put (a send already on its way lands first);
-3. it stops the log writer and the dispatcher (a clean stop writes the
-   dispatcher's held site states) and checks again;
-4. it stops the broker, starts a new one on the same port, creates the topics
+3. it stops the broker, starts a new one on the same port, creates the topics
    and sets the stored positions to 0, the start of the new log;
-5. it starts the log writer and the dispatcher again and releases the
-   receivers at once: the readers begin the new log at its start.
+4. it tells the log writer and the dispatcher that the log starts over
+   (``LOG_STARTS_OVER``): each seeks to 0 and says so on its stdout, keeping
+   what it holds in memory; one that does not say so within a few seconds is
+   restarted (the positions set to 0 again: a stopping dispatcher stores its
+   own);
+5. it releases the receivers. The new log is empty until then, so no reader
+   can have read it at an offset of the old one.
 
-If step 2 or 3 does not come true in time, nothing was changed: the services
-go on with the old broker and it tries again later.
+Before step 1 every receiver and reader must be up and serving: one still
+starting would not handle the signals yet (their default action ends a
+process). If step 2 does not come true in time, nothing was changed: the
+services go on with the old broker and it tries again later.
 """
 
 from __future__ import annotations

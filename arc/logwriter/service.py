@@ -9,6 +9,7 @@ from collections.abc import Callable
 from arc import bus, db
 from arc.config import Settings
 from arc.logwriter.writer import LogWriter, targets
+from arc.process import LOG_STARTED_OVER, LOG_STARTS_OVER, control_line
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,14 @@ async def run_logwriter(
         group_id=None if all_partitions else topic_prefix + GROUP,
         client_id="arc-logwriter",
     )
-    writer = LogWriter(pool=pool, consumer=consumer, targets=chosen)
+    writer = LogWriter(
+        pool=pool,
+        consumer=consumer,
+        targets=chosen,
+        on_start_over=lambda: announce(control_line(LOG_STARTED_OVER)),
+    )
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(LOG_STARTS_OVER, writer.log_replaced.set)
     if all_partitions:
         await consumer.start()
         await consumer.topics()  # loads the partitions of every topic
@@ -77,6 +85,7 @@ async def run_logwriter(
         announce("logwriter: consuming " + ", ".join(t.topic for t in chosen))
         await writing
     finally:
+        loop.remove_signal_handler(LOG_STARTS_OVER)
         writing.cancel()
         await consumer.stop()
         await pool.close()

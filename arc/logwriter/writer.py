@@ -136,7 +136,14 @@ class Head:
 class LogWriter:
     """Consume the targets' topics and write them; one instance per consumer."""
 
-    def __init__(self, *, pool: db.Pool, consumer: bus.Consumer, targets: Sequence[Target]) -> None:
+    def __init__(
+        self,
+        *,
+        pool: db.Pool,
+        consumer: bus.Consumer,
+        targets: Sequence[Target],
+        on_start_over: Callable[[], None] = lambda: None,
+    ) -> None:
         self._pool = pool
         self._consumer = consumer
         self._targets = {t.topic: t for t in targets}
@@ -148,6 +155,9 @@ class LogWriter:
         self.duplicates_skipped = 0
         # Set once partitions are assigned and sought: from then on it writes.
         self.assigned = asyncio.Event()
+        # Set when the broker's log was replaced by an empty one (see start_over).
+        self.log_replaced = asyncio.Event()
+        self._on_start_over = on_start_over
 
     # -- partition assignment ------------------------------------------------------
 
@@ -215,12 +225,28 @@ class LogWriter:
     async def run(self, stop: asyncio.Event, *, max_records: int = 5_000) -> None:
         """Write batches until ``stop`` is set."""
         while not stop.is_set():
+            if self.log_replaced.is_set():  # here no batch is half written
+                self.log_replaced.clear()
+                self.start_over()
             if self._unsure:
                 await self.resume(list(self._unsure & self._consumer.assignment()))
                 self._unsure.clear()
             batches = await self._consumer.getmany(timeout_ms=100, max_records=max_records)
             if batches:
                 await self.write(batches)
+
+    def start_over(self) -> None:
+        """Read every partition from offset 0: ``arc up`` replaced the broker's log.
+
+        It does so only once every offset of the old log was stored, and sets
+        the stored offsets to 0 itself (arc.embedded.rotation); the chains go on.
+        """
+        for tp in self._consumer.assignment():
+            head = self._heads.get((tp.topic, tp.partition))
+            if head is not None:
+                head.next_offset = 0
+            self._consumer.seek(tp, 0)
+        self._on_start_over()
 
     async def write(self, batches: Mapping[bus.TopicPartition, Sequence[bus.Record]]) -> None:
         """Store one ``getmany`` result in one transaction; on failure, seek back."""

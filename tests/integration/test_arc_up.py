@@ -67,6 +67,7 @@ from tests.integration.up_helpers import (
     superuser,
     tcp_exchange,
     udp_exchange,
+    until,
     wait_not_running,
 )
 
@@ -266,15 +267,6 @@ async def stored_rows(data_dir: Path) -> int | None:
         return int(await conn.fetchval("SELECT count(*) FROM signal_log"))
     finally:
         await conn.close()
-
-
-async def until(check: Callable[[], Awaitable[bool]], *, within: float, what: str) -> float:
-    """Poll ``check`` until true; the seconds it took."""
-    began = time.monotonic()
-    while not await check():
-        assert time.monotonic() - began < within, f"not within {within:.0f}s: {what}"
-        await asyncio.sleep(0.1)
-    return time.monotonic() - began
 
 
 BEFORE_FAULT = 300  # rows stored before the fault: it hits a centre under load
@@ -556,6 +548,7 @@ async def test_broker_started_afresh_under_load_loses_nothing_and_dispatches_eve
     centre, endpoints = await centres.up(data_dir, env=arc_env(ARC_BROKER_LOG_LIMIT=str(ROTATE_AT)))
     first = broker_proc(data_dir)
     assert first is not None
+    readers = [centre.service(name) for name in ("logwriter", "dispatcher")]
     stop = asyncio.Event()
     run = asyncio.create_task(simulate(load(endpoints.tcp_port, seconds=90.0), stop=stop))
 
@@ -566,9 +559,12 @@ async def test_broker_started_afresh_under_load_loses_nothing_and_dispatches_eve
     try:
         # arc up looks at the log every 10 s; the first look replaces it.
         await until(lambda: logged(REPLACED, 1), within=30, what="the broker replaced")
+        # The log writer and the dispatcher read the new log in place: the same processes.
+        assert [centre.service(name) for name in ("logwriter", "dispatcher")] == readers
+        assert "read on in place" in centre.stderr()
         # A dispatcher that cannot read (frozen) keeps the old log alive: the
-        # alarms it has not read are only there. (The replacement restarted it.)
-        dispatcher = centre.service("dispatcher")
+        # alarms it has not read are only there.
+        dispatcher = readers[1]
         assert dispatcher is not None
         kill([dispatcher], signal.SIGSTOP)
         try:

@@ -40,7 +40,7 @@ class _Record:
     value: bytes
 
 
-def _signal(n: int) -> SignalMessage:
+def signal_message(n: int) -> SignalMessage:
     at = NOW + timedelta(milliseconds=n)
     return {
         "signal_id": str(uuid.uuid4()),
@@ -87,7 +87,7 @@ async def writer_and_owner(
 
 
 async def _write(writer: LogWriter, first: int, count: int) -> None:
-    records = [_Record(n, encode(_signal(n))) for n in range(first, first + count)]
+    records = [_Record(n, encode(signal_message(n))) for n in range(first, first + count)]
     batch: dict[bus.TopicPartition, Sequence[_Record]] = {
         bus.TopicPartition(bus.SIGNALS, 0): records
     }

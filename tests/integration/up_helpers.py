@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -636,3 +636,12 @@ async def reconcile(
         duplicates={key: n for key, n in counts.items() if n > 1},
         wrong=wrong,
     )
+
+
+async def until(check: Callable[[], Awaitable[bool]], *, within: float, what: str) -> float:
+    """Poll ``check`` until true; the seconds it took."""
+    began = time.monotonic()
+    while not await check():
+        assert time.monotonic() - began < within, f"not within {within:.0f}s: {what}"
+        await asyncio.sleep(0.1)
+    return time.monotonic() - began

@@ -1,0 +1,195 @@
+"""The readers' part in replacing the embedded broker: control lines, and the restart fallback.
+
+The whole replacement under load, with the real services, is in test_arc_up.py;
+here ``arc up``'s side is driven against small stand-in processes, so that a
+reader that never answers can be had at will.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from arc import bus, db
+from arc.config import Settings
+from arc.embedded import EmbeddedBroker, rotation
+from arc.logwriter.writer import LogWriter, targets
+from arc.model import encode
+from arc.process import LOG_STARTED_OVER, LOG_STARTS_OVER, control_line
+from arc.up import Centre, Child
+from tests.integration.conftest import Databases
+from tests.integration.test_logwriter_plans import signal_message
+from tests.integration.up_helpers import until
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio, pytest.mark.timeout(90)]
+
+# A reader that answers LOG_STARTS_OVER as the log writer and the dispatcher do.
+_ANSWERS = f"""
+import signal, sys, time
+def started_over(*_):
+    print({control_line(LOG_STARTED_OVER)!r}, flush=True)
+signal.signal({int(LOG_STARTS_OVER)}, started_over)
+print("reader: consuming", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+# A reader that never answers and, stopped, stores an old log's offset (as a
+# stopping dispatcher stores its site states at the offsets it holds).
+_DEAF = """
+import asyncio, os, signal, sys, time
+import asyncpg
+from arc.process import LOG_STARTS_OVER
+signal.signal(LOG_STARTS_OVER, signal.SIG_IGN)
+def stopped(*_):
+    async def store():
+        conn = await asyncpg.connect(os.environ["DSN"])
+        await conn.execute("UPDATE dispatcher_state SET next_offset = 12345")
+        await conn.close()
+    asyncio.run(store())
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stopped)
+print("reader: consuming", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def _child(name: str, script: str, dsn: str = "") -> Child:
+    return Child(name, [sys.executable, "-c", script], {"DSN": dsn, "PATH": "/usr/bin:/bin"})
+
+
+async def test_control_lines_reach_arc_up_only_and_wait_for_their_word() -> None:
+    script = (
+        "print('first: serving'); "
+        f"print({control_line('other')!r}); print({control_line(LOG_STARTED_OVER)!r}); "
+        "print('second line', flush=True); import time; time.sleep(30)"
+    )
+    relayed: list[str] = []
+    child = _child("reader", script)
+    await child.start(relayed.append)
+    try:
+        async with asyncio.timeout(10):
+            await child.ready.wait()
+        assert child.serving
+        assert await child.notice(LOG_STARTED_OVER, within=5.0)  # past the other word
+
+        async def both_relayed() -> bool:
+            return len(relayed) == 2
+
+        await until(both_relayed, within=5, what="the two plain lines relayed")
+        assert relayed == ["first: serving", "second line"]
+        # tell() forgets what came before: no word is waiting now.
+        child.tell(LOG_STARTS_OVER)  # the default action of SIGUSR2 ends it
+        assert not await child.notice(LOG_STARTED_OVER, within=0.2)
+    finally:
+        await child.stop(within=5.0)
+    assert not child.serving
+
+
+async def test_a_reader_that_does_not_start_over_in_place_is_restarted_at_offset_0(
+    dbs: Databases, tmp_path: Path
+) -> None:
+    owner = dbs.owner
+    await owner.execute(
+        "INSERT INTO dispatcher_state (topic, shard, next_offset) VALUES ($1, 0, 0)", bus.SIGNALS
+    )
+    centre = Centre(Settings(data_dir=tmp_path, ack_timeout=1.0), lambda _: None)
+    answers = _child("logwriter", _ANSWERS)
+    deaf = _child("dispatcher", _DEAF, dbs.app_dsn)  # arc_app, as the real one
+    readers = [answers, deaf]
+    for child in readers:
+        await child.start(lambda _: None)
+    try:
+        async with asyncio.timeout(20):
+            for child in readers:
+                await child.ready.wait()
+        first = {child.name: child.process for child in readers}
+        async with asyncio.timeout(30):
+            restarted = await centre._start_readers_over(readers, owner)
+        assert restarted == [deaf]
+        assert answers.process is first["logwriter"]  # it went on in place
+        assert deaf.process is not first["dispatcher"] and deaf.process is not None
+        assert first["dispatcher"] is not None and first["dispatcher"].returncode == 0
+        # What the stopping reader stored of the old log was set to 0 again.
+        assert await owner.fetchval("SELECT next_offset FROM dispatcher_state") == 0
+    finally:
+        for child in readers:
+            await child.stop(within=5.0)
+
+
+async def test_the_log_writer_reads_a_replaced_log_from_its_start_in_place(
+    dbs: Databases, tmp_path: Path
+) -> None:
+    """Its own broker, replaced on the same port as ``arc up`` does, under a running writer.
+
+    The writer is paused while the new log grows past the old log's end: read
+    on at its old offset, it would skip the new log's first records.
+    """
+    old, new = 10, 12
+    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
+    broker.start()
+    pool = await db.create_pool(dbs.app_dsn, max_size=2, session_reset=False)
+    consumer = bus.make_consumer(broker.bootstrap, group_id=None)
+    started_over = asyncio.Event()
+    chosen = targets()
+    writer = LogWriter(pool=pool, consumer=consumer, targets=chosen, on_start_over=started_over.set)
+    producer = bus.make_producer(broker.bootstrap)
+    try:
+        await bus.ensure_topics(broker.bootstrap)
+        await consumer.start()
+        partitions = [bus.TopicPartition(t.topic, 0) for t in chosen]
+        consumer.assign(partitions)
+        await writer.resume(partitions)
+        await producer.start()
+
+        async def send(numbers: range) -> None:
+            for n in numbers:
+                await producer.send_and_wait(bus.SIGNALS, encode(signal_message(n)), partition=0)
+
+        async def written(count: int) -> None:
+            async def stored() -> bool:
+                return bool(await dbs.owner.fetchval("SELECT count(*) FROM signal_log") >= count)
+
+            await until(stored, within=20, what=f"{count} signals in signal_log")
+
+        stop = asyncio.Event()
+        writing = asyncio.create_task(writer.run(stop))
+        await send(range(old))
+        await written(old)
+        stop.set()
+        await writing
+
+        await producer.stop()
+        port = broker.port
+        broker.stop()
+        broker = EmbeddedBroker(port=port, log_path=tmp_path / "broker.log")
+        broker.start()
+        await bus.ensure_topics(broker.bootstrap)
+        await rotation.start_positions_over(dbs.owner)
+        producer = bus.make_producer(broker.bootstrap)
+        await producer.start()
+        await send(range(old, old + new))  # offsets 0..11 of the new log
+
+        writer.log_replaced.set()
+        stop = asyncio.Event()
+        writing = asyncio.create_task(writer.run(stop))
+        async with asyncio.timeout(10):
+            await started_over.wait()
+        await written(old + new)
+        stop.set()
+        await writing
+        state = await dbs.owner.fetchrow(
+            "SELECT next_offset, chain_seq FROM logwriter_state WHERE topic = $1 AND shard = 0",
+            bus.SIGNALS,
+        )
+        assert state is not None
+        assert (state["next_offset"], state["chain_seq"]) == (new, old + new)  # one chain
+    finally:
+        await producer.stop()
+        await consumer.stop()
+        await pool.close()
+        broker.stop()
