@@ -410,9 +410,17 @@ class Centre:
                 self._log_check_at = time.monotonic() + _ROTATION_RETRY
             else:
                 await self._new_broker()
-                await rotation.start_positions_over(conn)
                 replaced = True
-                restarted = await self._start_readers_over(readers, conn)
+                try:
+                    await rotation.start_positions_over(conn)
+                    restarted = await self._start_readers_over(readers, conn)
+                except BaseException:
+                    # Untold, a reader would read the new log at an old offset. Started
+                    # afresh, it finds its stored offset beyond the log's end and reads
+                    # it from its start.
+                    within = self.settings.ack_timeout + 5
+                    await asyncio.gather(*(child.stop(within=within) for child in readers))
+                    raise
         finally:
             # The readers read the new log from its start (those restarted once
             # they are up): what the receivers send from now on waits there for them.

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from arc import bus, db
 from arc.config import Settings
+from arc.dispatch.engine import Engine
+from arc.dispatch.service import Dispatcher
 from arc.embedded import EmbeddedBroker, rotation
 from arc.logwriter.writer import LogWriter, targets
 from arc.model import encode
@@ -188,6 +191,98 @@ async def test_the_log_writer_reads_a_replaced_log_from_its_start_in_place(
         )
         assert state is not None
         assert (state["next_offset"], state["chain_seq"]) == (new, old + new)  # one chain
+    finally:
+        await producer.stop()
+        await consumer.stop()
+        await pool.close()
+        broker.stop()
+
+
+async def test_the_dispatcher_reads_a_replaced_log_from_its_start_in_place(
+    dbs: Databases, tmp_path: Path
+) -> None:
+    """As above, for the dispatcher: every burglary of both logs reaches an incident."""
+    old, new = 10, 12
+    await dbs.owner.executemany(
+        "INSERT INTO accounts (account, name) VALUES ($1, 'shop')",
+        [(f"A{n:04d}",) for n in range(50)],
+    )
+    settings = Settings()
+    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
+    broker.start()
+    pool = await db.create_pool(dbs.app_dsn, max_size=2, session_reset=False)
+    consumer = bus.make_consumer(broker.bootstrap, group_id=None, fetch_max_wait_ms=50)
+    started_over = asyncio.Event()
+    dispatcher = Dispatcher(
+        pool=pool,
+        consumer=consumer,
+        producer=None,
+        engine=Engine(
+            join_window=timedelta(seconds=settings.incident_join_window),
+            confirm_window=timedelta(seconds=settings.confirmation_window),
+            supervision_grace=timedelta(seconds=settings.supervision_grace),
+            false_alarm_limit=settings.false_alarm_limit,
+            schedule_grace=timedelta(seconds=settings.schedule_grace),
+        ),
+        signals_topic=bus.SIGNALS,
+        commands_topic=bus.COMMANDS,
+        incidents_topic=bus.INCIDENTS,
+        on_start_over=started_over.set,
+    )
+    producer = bus.make_producer(broker.bootstrap)
+    try:
+        await bus.ensure_topics(broker.bootstrap)
+        await dispatcher.load_rules()
+        await consumer.start()
+        numbers = range(bus.TOPIC_PARTITIONS[bus.SIGNALS])
+        topics = (bus.SIGNALS, bus.COMMANDS)
+        consumer.assign([bus.TopicPartition(t, n) for t in topics for n in numbers])
+        await dispatcher.resume(numbers)
+        await producer.start()
+
+        async def send(numbers: range) -> None:
+            for n in numbers:
+                await producer.send_and_wait(bus.SIGNALS, encode(signal_message(n)), partition=0)
+
+        async def dispatched(count: int) -> None:
+            async def seen() -> bool:
+                found = await dbs.owner.fetchval(
+                    "SELECT count(DISTINCT signal_id) FROM incident_log WHERE signal_id IS NOT NULL"
+                )
+                return bool(found >= count)
+
+            await until(seen, within=20, what=f"{count} burglaries in incident_log")
+
+        stop = asyncio.Event()
+        running = asyncio.create_task(dispatcher.run(stop))
+        await send(range(old))
+        await dispatched(old)
+        stop.set()
+        await running
+
+        await producer.stop()
+        port = broker.port
+        broker.stop()
+        broker = EmbeddedBroker(port=port, log_path=tmp_path / "broker.log")
+        broker.start()
+        await bus.ensure_topics(broker.bootstrap)
+        await rotation.start_positions_over(dbs.owner)
+        producer = bus.make_producer(broker.bootstrap)
+        await producer.start()
+        await send(range(old, old + new))  # offsets 0..11 of the new log
+
+        dispatcher.log_replaced.set()
+        stop = asyncio.Event()
+        running = asyncio.create_task(dispatcher.run(stop))
+        async with asyncio.timeout(10):
+            await started_over.wait()
+        await dispatched(old + new)
+        stop.set()
+        await running
+        stored = await dbs.owner.fetchval(
+            "SELECT next_offset FROM dispatcher_state WHERE topic = $1 AND shard = 0", bus.SIGNALS
+        )
+        assert stored == new
     finally:
         await producer.stop()
         await consumer.stop()
