@@ -466,6 +466,17 @@ async def _watch_rules(dsn: str, changed: asyncio.Event, stop: asyncio.Event) ->
                     await conn.close()
 
 
+def make_engine(settings: Settings) -> Engine:
+    """An engine with the centre's windows and limits."""
+    return Engine(
+        join_window=timedelta(seconds=settings.incident_join_window),
+        confirm_window=timedelta(seconds=settings.confirmation_window),
+        supervision_grace=timedelta(seconds=settings.supervision_grace),
+        false_alarm_limit=settings.false_alarm_limit,
+        schedule_grace=timedelta(seconds=settings.schedule_grace),
+    )
+
+
 async def run_dispatcher(
     settings: Settings,
     stop: asyncio.Event,
@@ -510,18 +521,11 @@ async def run_dispatcher(
         fetch_max_wait_ms=int(PACE * 1000),  # idle: one empty fetch per pace, not per 10 ms
     )
     producer = bus.make_producer(settings.kafka_bootstrap, client_id="arc-dispatcher")
-    engine = Engine(
-        join_window=timedelta(seconds=settings.incident_join_window),
-        confirm_window=timedelta(seconds=settings.confirmation_window),
-        supervision_grace=timedelta(seconds=settings.supervision_grace),
-        false_alarm_limit=settings.false_alarm_limit,
-        schedule_grace=timedelta(seconds=settings.schedule_grace),
-    )
     dispatcher = Dispatcher(
         pool=pool,
         consumer=consumer,
         producer=producer,
-        engine=engine,
+        engine=make_engine(settings),
         signals_topic=signals,
         commands_topic=commands,
         incidents_topic=incidents,

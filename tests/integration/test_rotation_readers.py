@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
+import asyncpg
 import pytest
 
 from arc import bus, db
 from arc.config import Settings
-from arc.dispatch.engine import Engine
-from arc.dispatch.service import Dispatcher
+from arc.dispatch.service import Dispatcher, make_engine
 from arc.embedded import EmbeddedBroker, rotation
 from arc.logwriter.writer import LogWriter, targets
 from arc.model import encode
@@ -124,167 +124,145 @@ async def test_a_reader_that_does_not_start_over_in_place_is_restarted_at_offset
             await child.stop(within=5.0)
 
 
+# Signals in the old log, and in the new one: past the old log's end, so a reader
+# that read on at its old offset would skip the new log's first records.
+OLD, NEW = 10, 12
+
+
+class _Reader(Protocol):
+    log_replaced: asyncio.Event
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+class _OwnBroker:
+    """A broker of the test's own, replaced on its port as ``arc up`` does."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self._log = tmp_path / "broker.log"
+        self.broker = EmbeddedBroker(log_path=self._log)
+        self.broker.start()
+        self.bootstrap = self.broker.bootstrap
+
+    async def send(self, numbers: range) -> None:
+        """Signals ``numbers`` (test_logwriter_plans.signal_message), all to partition 0."""
+        async with bus.make_producer(self.bootstrap) as producer:
+            for n in numbers:
+                await producer.send_and_wait(bus.SIGNALS, encode(signal_message(n)), partition=0)
+
+    async def replace(self, owner: asyncpg.Connection[asyncpg.Record]) -> None:
+        """An empty broker on the same port, the topics created, the stored positions at 0."""
+        port = self.broker.port
+        self.broker.stop()
+        self.broker = EmbeddedBroker(port=port, log_path=self._log)
+        self.broker.start()
+        await bus.ensure_topics(self.bootstrap)
+        await rotation.start_positions_over(owner)
+
+    def stop(self) -> None:
+        self.broker.stop()
+
+
+async def _across_a_replaced_log(
+    own: _OwnBroker,
+    reader: _Reader,
+    started_over: asyncio.Event,
+    owner: asyncpg.Connection[asyncpg.Record],
+    counted: str,
+) -> None:
+    """The reader reads OLD signals; paused, the log is replaced and NEW sent; then it reads on."""
+
+    async def reached(count: int) -> None:
+        async def check() -> bool:
+            return bool(await owner.fetchval(counted) >= count)
+
+        await until(check, within=20, what=f"{count} counted by {counted!r}")
+
+    async def run_until(count: int) -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(reader.run(stop))
+        try:
+            await reached(count)
+        finally:
+            stop.set()
+            await running
+
+    await own.send(range(OLD))
+    await run_until(OLD)
+    await own.replace(owner)
+    await own.send(range(OLD, OLD + NEW))  # offsets 0..11 of the new log
+    reader.log_replaced.set()
+    await run_until(OLD + NEW)
+    assert started_over.is_set()
+
+
 async def test_the_log_writer_reads_a_replaced_log_from_its_start_in_place(
     dbs: Databases, tmp_path: Path
 ) -> None:
-    """Its own broker, replaced on the same port as ``arc up`` does, under a running writer.
-
-    The writer is paused while the new log grows past the old log's end: read
-    on at its old offset, it would skip the new log's first records.
-    """
-    old, new = 10, 12
-    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
-    broker.start()
+    own = _OwnBroker(tmp_path)
     pool = await db.create_pool(dbs.app_dsn, max_size=2, session_reset=False)
-    consumer = bus.make_consumer(broker.bootstrap, group_id=None)
+    consumer = bus.make_consumer(own.bootstrap, group_id=None)
     started_over = asyncio.Event()
     chosen = targets()
     writer = LogWriter(pool=pool, consumer=consumer, targets=chosen, on_start_over=started_over.set)
-    producer = bus.make_producer(broker.bootstrap)
     try:
-        await bus.ensure_topics(broker.bootstrap)
+        await bus.ensure_topics(own.bootstrap)
         await consumer.start()
         partitions = [bus.TopicPartition(t.topic, 0) for t in chosen]
         consumer.assign(partitions)
         await writer.resume(partitions)
-        await producer.start()
-
-        async def send(numbers: range) -> None:
-            for n in numbers:
-                await producer.send_and_wait(bus.SIGNALS, encode(signal_message(n)), partition=0)
-
-        async def written(count: int) -> None:
-            async def stored() -> bool:
-                return bool(await dbs.owner.fetchval("SELECT count(*) FROM signal_log") >= count)
-
-            await until(stored, within=20, what=f"{count} signals in signal_log")
-
-        stop = asyncio.Event()
-        writing = asyncio.create_task(writer.run(stop))
-        await send(range(old))
-        await written(old)
-        stop.set()
-        await writing
-
-        await producer.stop()
-        port = broker.port
-        broker.stop()
-        broker = EmbeddedBroker(port=port, log_path=tmp_path / "broker.log")
-        broker.start()
-        await bus.ensure_topics(broker.bootstrap)
-        await rotation.start_positions_over(dbs.owner)
-        producer = bus.make_producer(broker.bootstrap)
-        await producer.start()
-        await send(range(old, old + new))  # offsets 0..11 of the new log
-
-        writer.log_replaced.set()
-        stop = asyncio.Event()
-        writing = asyncio.create_task(writer.run(stop))
-        async with asyncio.timeout(10):
-            await started_over.wait()
-        await written(old + new)
-        stop.set()
-        await writing
+        await _across_a_replaced_log(
+            own, writer, started_over, dbs.owner, "SELECT count(*) FROM signal_log"
+        )
         state = await dbs.owner.fetchrow(
             "SELECT next_offset, chain_seq FROM logwriter_state WHERE topic = $1 AND shard = 0",
             bus.SIGNALS,
         )
         assert state is not None
-        assert (state["next_offset"], state["chain_seq"]) == (new, old + new)  # one chain
+        assert (state["next_offset"], state["chain_seq"]) == (NEW, OLD + NEW)  # one chain
     finally:
-        await producer.stop()
         await consumer.stop()
         await pool.close()
-        broker.stop()
+        own.stop()
 
 
 async def test_the_dispatcher_reads_a_replaced_log_from_its_start_in_place(
     dbs: Databases, tmp_path: Path
 ) -> None:
-    """As above, for the dispatcher: every burglary of both logs reaches an incident."""
-    old, new = 10, 12
+    """Every burglary of both logs reaches an incident (opens or joins one)."""
     await dbs.owner.executemany(
         "INSERT INTO accounts (account, name) VALUES ($1, 'shop')",
         [(f"A{n:04d}",) for n in range(50)],
     )
-    settings = Settings()
-    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
-    broker.start()
+    own = _OwnBroker(tmp_path)
     pool = await db.create_pool(dbs.app_dsn, max_size=2, session_reset=False)
-    consumer = bus.make_consumer(broker.bootstrap, group_id=None, fetch_max_wait_ms=50)
+    consumer = bus.make_consumer(own.bootstrap, group_id=None, fetch_max_wait_ms=50)
     started_over = asyncio.Event()
     dispatcher = Dispatcher(
         pool=pool,
         consumer=consumer,
         producer=None,
-        engine=Engine(
-            join_window=timedelta(seconds=settings.incident_join_window),
-            confirm_window=timedelta(seconds=settings.confirmation_window),
-            supervision_grace=timedelta(seconds=settings.supervision_grace),
-            false_alarm_limit=settings.false_alarm_limit,
-            schedule_grace=timedelta(seconds=settings.schedule_grace),
-        ),
+        engine=make_engine(Settings()),
         signals_topic=bus.SIGNALS,
         commands_topic=bus.COMMANDS,
         incidents_topic=bus.INCIDENTS,
         on_start_over=started_over.set,
     )
-    producer = bus.make_producer(broker.bootstrap)
     try:
-        await bus.ensure_topics(broker.bootstrap)
+        await bus.ensure_topics(own.bootstrap)
         await dispatcher.load_rules()
         await consumer.start()
         numbers = range(bus.TOPIC_PARTITIONS[bus.SIGNALS])
         topics = (bus.SIGNALS, bus.COMMANDS)
         consumer.assign([bus.TopicPartition(t, n) for t in topics for n in numbers])
         await dispatcher.resume(numbers)
-        await producer.start()
-
-        async def send(numbers: range) -> None:
-            for n in numbers:
-                await producer.send_and_wait(bus.SIGNALS, encode(signal_message(n)), partition=0)
-
-        async def dispatched(count: int) -> None:
-            async def seen() -> bool:
-                found = await dbs.owner.fetchval(
-                    "SELECT count(DISTINCT signal_id) FROM incident_log WHERE signal_id IS NOT NULL"
-                )
-                return bool(found >= count)
-
-            await until(seen, within=20, what=f"{count} burglaries in incident_log")
-
-        stop = asyncio.Event()
-        running = asyncio.create_task(dispatcher.run(stop))
-        await send(range(old))
-        await dispatched(old)
-        stop.set()
-        await running
-
-        await producer.stop()
-        port = broker.port
-        broker.stop()
-        broker = EmbeddedBroker(port=port, log_path=tmp_path / "broker.log")
-        broker.start()
-        await bus.ensure_topics(broker.bootstrap)
-        await rotation.start_positions_over(dbs.owner)
-        producer = bus.make_producer(broker.bootstrap)
-        await producer.start()
-        await send(range(old, old + new))  # offsets 0..11 of the new log
-
-        dispatcher.log_replaced.set()
-        stop = asyncio.Event()
-        running = asyncio.create_task(dispatcher.run(stop))
-        async with asyncio.timeout(10):
-            await started_over.wait()
-        await dispatched(old + new)
-        stop.set()
-        await running
+        counted = "SELECT count(DISTINCT signal_id) FROM incident_log WHERE signal_id IS NOT NULL"
+        await _across_a_replaced_log(own, dispatcher, started_over, dbs.owner, counted)
         stored = await dbs.owner.fetchval(
             "SELECT next_offset FROM dispatcher_state WHERE topic = $1 AND shard = 0", bus.SIGNALS
         )
-        assert stored == new
+        assert stored == NEW
     finally:
-        await producer.stop()
         await consumer.stop()
         await pool.close()
-        broker.stop()
+        own.stop()
