@@ -130,7 +130,7 @@ class Child:
             self.ready.set()
 
     def tell(self, sig: signal.Signals) -> None:
-        """Send ``sig`` if it runs; a notice it gave before is forgotten."""
+        """Send ``sig`` if it runs; a notice it gave before is forgotten (see ``notice``)."""
         while not self.notices.empty():
             self.notices.get_nowait()
         if self.process is not None and self.process.returncode is None:
@@ -358,7 +358,7 @@ class Centre:
         receivers = self._receivers()
         writers = [c for c in self.children if c not in receivers]
         for child in (*receivers, *writers):
-            await child.stop(within=self.settings.ack_timeout + 5)
+            await child.stop(within=self._stop_within)
         await self._new_broker()
         for group in (writers, receivers):
             for child in group:
@@ -418,8 +418,7 @@ class Centre:
                     # Untold, a reader would read the new log at an old offset. Started
                     # afresh, it finds its stored offset beyond the log's end and reads
                     # it from its start.
-                    within = self.settings.ack_timeout + 5
-                    await asyncio.gather(*(child.stop(within=within) for child in readers))
+                    await asyncio.gather(*(c.stop(within=self._stop_within) for c in readers))
                     raise
         finally:
             # The readers read the new log from its start (those restarted once
@@ -460,7 +459,7 @@ class Centre:
             ", ".join(c.name for c in stuck),
             _START_OVER_WITHIN,
         )
-        await asyncio.gather(*(child.stop(within=self.settings.ack_timeout + 5) for child in stuck))
+        await asyncio.gather(*(child.stop(within=self._stop_within) for child in stuck))
         # A stopping dispatcher stores its site states at the old log's offsets.
         await rotation.start_positions_over(conn)
         for child in stuck:
@@ -490,8 +489,12 @@ class Centre:
     @staticmethod
     def _signal(children: list[Child], sig: signal.Signals) -> None:
         for child in children:
-            if child.process is not None and child.process.returncode is None:
-                child.process.send_signal(sig)
+            child.tell(sig)
+
+    @property
+    def _stop_within(self) -> float:
+        """Seconds a service gets to stop (it finishes what waits for durability) before a kill."""
+        return self.settings.ack_timeout + 5
 
     async def _revive(self, child: Child) -> None:
         """Start a dead child again once its pause (longer each quick death) is over."""
