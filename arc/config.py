@@ -39,8 +39,11 @@ Fields (and who uses them):
 - ``broker_log_limit`` (``ARC_BROKER_LOG_LIMIT``): records a partition of the
   embedded broker may hold before ``arc up`` starts it afresh, once everything
   in it is stored (50,000; 0 = never). That broker never forgets a record and
-  each read costs more the more it holds (docs/benchmarks.md); a steady load
-  near 1,000 signals/s does better with 10,000.
+  each read costs more the more it holds (docs/benchmarks.md).
+- ``broker_log_interval`` (``ARC_BROKER_LOG_INTERVAL``): seconds the embedded
+  broker runs at least before the limit above replaces it (60). Each
+  replacement holds the receivers for up to a second; a flood reaches the
+  limit within seconds, in few large batches that cost its reads little.
 - ``timestamp_ahead`` / ``timestamp_behind`` (``ARC_TIMESTAMP_AHEAD``,
   ``ARC_TIMESTAMP_BEHIND``): the default DC-09 timestamp window, seconds
   (+20/-40); accounts may set their own.
@@ -114,6 +117,7 @@ class Settings(BaseSettings):
     receivers: int = Field(default=1, ge=1, le=64)
     ack_timeout: float = Field(default=5.0, gt=0, le=60)
     broker_log_limit: int = Field(default=50_000, ge=0)
+    broker_log_interval: float = Field(default=60.0, ge=0, le=86_400)
     timestamp_ahead: float = Field(default=20.0, ge=0)
     timestamp_behind: float = Field(default=40.0, ge=0)
     incident_join_window: float = Field(default=600.0, ge=0, le=86_400)

@@ -45,14 +45,14 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
 from arc import bus, db, runtime
 from arc.config import Settings
-from arc.embedded import EmbeddedBroker, EmbeddedPostgres, rotation
+from arc.embedded import EmbeddedBroker, EmbeddedPostgres, rotation, topics
 from arc.process import (
     CONTROL_PREFIX,
     HOLD_SENDS,
@@ -211,6 +211,8 @@ class Centre:
         self.children: list[Child] = []
         self._broker_port = 0
         self._admin_dsn: SecretStr | None = None
+        self._topics: Mapping[str, int] = bus.TOPIC_PARTITIONS  # the embedded broker's: start()
+        self._broker_since = time.monotonic()  # when the embedded broker now running started
         self._log_check_at = time.monotonic() + _LOG_CHECK_EVERY
 
     async def start(self, *, demo: bool) -> None:
@@ -220,7 +222,13 @@ class Centre:
         admin_dsn, app_dsn, config_dsn = await self._database()
         self._admin_dsn = admin_dsn
         bootstrap = await self._broker()
-        await bus.ensure_topics(bootstrap)
+        if self.broker is not None:
+            conn = await db.connect(admin_dsn)
+            try:
+                self._topics = await topics.partitions(conn)
+            finally:
+                await conn.close()
+        await bus.ensure_topics(bootstrap, self._topics)
         if demo:
             from arc.demo import seed  # only here: the demo is no part of the services
 
@@ -315,6 +323,7 @@ class Centre:
             port=self._broker_port, log_path=data / "broker.log", pid_file=data / "broker.pid"
         )
         await asyncio.to_thread(self.broker.start)
+        self._broker_since = time.monotonic()
         self._broker_port = self.broker.port
         self.announce(f"broker: {self.broker.bootstrap}")
         return self.broker.bootstrap
@@ -376,7 +385,8 @@ class Centre:
             pid_file=self.settings.data_dir / "broker.pid",
         )
         await asyncio.to_thread(self.broker.start)
-        await bus.ensure_topics(self.broker.bootstrap)
+        self._broker_since = time.monotonic()
+        await bus.ensure_topics(self.broker.bootstrap, self._topics)
 
     async def _keep_broker_log_short(self) -> None:
         """Start the embedded broker afresh once its log is long and stored (see rotation)."""
@@ -384,8 +394,9 @@ class Centre:
         if self.broker is None or not self.broker.running or limit == 0:
             return
         assert self._admin_dsn is not None  # noqa: S101 - set by start()
-        ends = await bus.log_ends(self.broker.bootstrap, bus.TOPIC_PARTITIONS)
-        if not rotation.due(ends, limit):
+        ends = await bus.log_ends(self.broker.bootstrap, self._topics)
+        age = time.monotonic() - self._broker_since
+        if not rotation.due(ends, limit, age=age, interval=self.settings.broker_log_interval):
             return
         receivers = self._receivers()
         readers = [c for c in self.children if c.name in ("logwriter", "dispatcher")]

@@ -15,11 +15,19 @@ from arc.embedded import rotation
 
 def test_due_once_a_partition_reaches_the_limit_and_never_with_limit_zero() -> None:
     ends = {(bus.SIGNALS, 0): 999, (bus.SIGNALS, 1): 10, (bus.INCIDENTS, 3): 5}
-    assert not rotation.due(ends, 1_000)
-    assert rotation.due({**ends, (bus.SIGNALS, 1): 1_000}, 1_000)
+    old = {"age": 60.0, "interval": 60.0}
+    assert not rotation.due(ends, 1_000, **old)
+    assert rotation.due({**ends, (bus.SIGNALS, 1): 1_000}, 1_000, **old)
     # The incidents count too: the console's fetches list their batches.
-    assert rotation.due({**ends, (bus.INCIDENTS, 3): 1_000}, 1_000)
-    assert not rotation.due({(bus.SIGNALS, 0): 10**9}, 0)
+    assert rotation.due({**ends, (bus.INCIDENTS, 3): 1_000}, 1_000, **old)
+    assert not rotation.due({(bus.SIGNALS, 0): 10**9}, 0, **old)
+
+
+def test_not_due_before_the_broker_has_run_the_interval() -> None:
+    full = {(bus.SIGNALS, 0): 10**6}
+    assert not rotation.due(full, 1_000, age=59.9, interval=60.0)
+    assert rotation.due(full, 1_000, age=60.0, interval=60.0)
+    assert rotation.due(full, 1_000, age=0.0, interval=0.0)
 
 
 def test_behind_names_each_reader_short_of_a_logs_end() -> None:

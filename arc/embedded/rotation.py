@@ -7,8 +7,9 @@ held: a fetch cost 0.5 ms of the broker's CPU with a hundred batches and
 would spend its cores listing old batches, and its memory holding them.
 Nothing in that log is needed once the log writer and the dispatcher have
 stored their positions at its end: the rows are in PostgreSQL. So once a
-partition holds ``broker_log_limit`` records, ``arc up`` (``Centre`` in
-arc.up) replaces the broker at such a moment:
+partition holds ``broker_log_limit`` records and the broker has run
+``broker_log_interval`` seconds, ``arc up`` (``Centre`` in arc.up) replaces
+the broker at such a moment:
 
 1. it holds the receivers' sends (``arc.process.HOLD_SENDS``): a frame that
    arrives now waits, at most the ACK timeout; and it asks the dispatcher to
@@ -60,9 +61,15 @@ FROM dispatcher_state WHERE topic = ANY($1::text[])
 """
 
 
-def due(ends: Ends, limit: int) -> bool:
-    """Whether a partition holds ``limit`` records or more (``limit`` 0: never)."""
-    return limit > 0 and any(end >= limit for end in ends.values())
+def due(ends: Ends, limit: int, *, age: float, interval: float) -> bool:
+    """Whether a partition holds ``limit`` records or more (``limit`` 0: never).
+
+    Not before the broker is ``interval`` seconds old (``age``): what a read
+    costs grows with the batches a partition holds, and under a flood they
+    are few and large (a replacement every few seconds would only hold the
+    receivers), while a steady load makes a batch of every few signals.
+    """
+    return limit > 0 and age >= interval and any(end >= limit for end in ends.values())
 
 
 def behind(ends: Ends, positions: Positions) -> list[str]:

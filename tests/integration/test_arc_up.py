@@ -170,6 +170,9 @@ async def test_demo_serves_tcp_and_udp_stops_cleanly_and_keeps_its_log(
     assert LINES["ready"].fullmatch(endpoints.lines[-1])
     assert endpoints.tcp_port == endpoints.udp_port  # one DC-09 port, TCP and UDP
     assert kafka_answers(HOST, endpoints.broker_port, timeout=2.0)
+    # A new centre's topics have one partition each (arc.embedded.topics).
+    ends = await bus.log_ends(f"{HOST}:{endpoints.broker_port}", bus.TOPIC_PARTITIONS)
+    assert sorted(ends) == sorted((topic, 0) for topic in bus.TOPIC_PARTITIONS)
     # The lines name real servers: the superuser DSN of the running centre works,
     # and its port is the one printed.
     await (await superuser(data_dir)).close()
@@ -545,7 +548,9 @@ async def test_broker_started_afresh_under_load_loses_nothing_and_dispatches_eve
     centres: Centres,
 ) -> None:
     data_dir = await provisioned(centres)
-    centre, endpoints = await centres.up(data_dir, env=arc_env(ARC_BROKER_LOG_LIMIT=str(ROTATE_AT)))
+    centre, endpoints = await centres.up(
+        data_dir, env=arc_env(ARC_BROKER_LOG_LIMIT=str(ROTATE_AT), ARC_BROKER_LOG_INTERVAL="0")
+    )
     first = broker_proc(data_dir)
     assert first is not None
     readers = [centre.service(name) for name in ("logwriter", "dispatcher")]
