@@ -72,6 +72,7 @@ _LOG_CHECK_EVERY = 10.0  # seconds between looks at the embedded broker's log le
 # are held (they answer late, within the ACK timeout), and the pause before
 # trying again when they did not.
 _DRAIN_WITHIN = 3.0
+_DRAIN_POLL = 0.02  # seconds between two looks, the receivers held meanwhile
 _ROTATION_RETRY = 30.0
 # Seconds a reader gets to start over on the new log in place, before it is restarted.
 _START_OVER_WITHIN = 3.0
@@ -492,7 +493,7 @@ class Centre:
             if time.monotonic() >= deadline:
                 return late or ["the log still grows"]
             previous = ends
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(_DRAIN_POLL)
 
     def _receivers(self) -> list[Child]:
         return [c for c in self.children if c.name.startswith("receiver")]

@@ -266,7 +266,9 @@ class Dispatcher:
                 self.rules_changed.clear()
                 await self.load_rules()
             began = asyncio.get_running_loop().time()
-            records = await self._consumer.getmany(timeout_ms=200, max_records=2_000)
+            # Idle, at most a pace: a replaced log (log_replaced) and STORE_NOW are
+            # seen within it, and arc up holds the receivers until then.
+            records = await self._consumer.getmany(timeout_ms=int(PACE * 1000), max_records=2_000)
             await self.step(records)
             # Batches at most every PACE: a transaction, a fetch and a publish
             # per batch are what the dispatcher costs the database and the

@@ -231,7 +231,9 @@ class LogWriter:
             if self._unsure:
                 await self.resume(list(self._unsure & self._consumer.assignment()))
                 self._unsure.clear()
-            batches = await self._consumer.getmany(timeout_ms=100, max_records=max_records)
+            # A short wait when idle: a replaced log (log_replaced) is seen within it,
+            # and arc up holds the receivers until then.
+            batches = await self._consumer.getmany(timeout_ms=20, max_records=max_records)
             if batches:
                 await self.write(batches)
 
