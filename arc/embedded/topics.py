@@ -4,10 +4,10 @@
 partition, so partitions buy it no parallelism; on the embedded broker they
 cost. The receiver's producer makes a batch per partition, the broker keeps
 each batch as an object it lists on every read of that partition, and a read
-that finds new data lists the partition afresh. With four partitions at 1,000
-signals/s the receiver sent 2.7 times as many produce requests as with one,
-and the whole centre used about a quarter more CPU for the same load
-(docs/benchmarks.md).
+that finds new data lists the partition afresh. At 1,000 records/s a
+producer with the receiver's linger sent 2.7 times as many requests to four
+partitions as to one, and the whole centre used about a quarter more CPU
+for the same load (docs/benchmarks.md).
 
 A centre whose stored state already has more than one shard keeps
 ``bus.TOPIC_PARTITIONS``: the dispatcher keeps open incidents and site
