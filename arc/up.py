@@ -319,15 +319,20 @@ class Centre:
             assert settings.kafka_bootstrap is not None  # noqa: S101
             self.announce(f"broker: {settings.kafka_bootstrap}")
             return settings.kafka_bootstrap
-        data = settings.data_dir
+        broker = await self._start_broker()
+        self._broker_port = broker.port
+        self.announce(f"broker: {broker.bootstrap}")
+        return broker.bootstrap
+
+    async def _start_broker(self) -> EmbeddedBroker:
+        """Start an embedded broker on ``_broker_port`` (0: any free one); now ``self.broker``."""
+        data = self.settings.data_dir
         self.broker = EmbeddedBroker(
             port=self._broker_port, log_path=data / "broker.log", pid_file=data / "broker.pid"
         )
         await asyncio.to_thread(self.broker.start)
         self._broker_since = time.monotonic()
-        self._broker_port = self.broker.port
-        self.announce(f"broker: {self.broker.bootstrap}")
-        return self.broker.bootstrap
+        return self.broker
 
     async def supervise(self, stop: asyncio.Event) -> None:
         """Restart whatever dies until ``stop`` is set."""
@@ -380,14 +385,8 @@ class Centre:
         """Stop the broker; start an empty one on the same port, with the topics."""
         assert self.broker is not None  # noqa: S101 - only called for the embedded broker
         await asyncio.to_thread(self.broker.stop)
-        self.broker = EmbeddedBroker(
-            port=self._broker_port,
-            log_path=self.settings.data_dir / "broker.log",
-            pid_file=self.settings.data_dir / "broker.pid",
-        )
-        await asyncio.to_thread(self.broker.start)
-        self._broker_since = time.monotonic()
-        await bus.ensure_topics(self.broker.bootstrap, self._topics)
+        broker = await self._start_broker()
+        await bus.ensure_topics(broker.bootstrap, self._topics)
 
     async def _keep_broker_log_short(self) -> None:
         """Start the embedded broker afresh once its log is long and stored (see rotation)."""
