@@ -376,10 +376,17 @@ _CONVERTERS: Mapping[Kind, _Converter] = {
 }
 
 
+_AS_THEY_ARE = frozenset({str, bool, type(None)})  # JSON values no round trip changes
+
+
 def _normalise_json(value: object) -> object:
     """Make a JSON value read the same before and after a ``jsonb`` round trip."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
+    if type(value) is dict and all(
+        type(key) is str and type(item) in _AS_THEY_ARE for key, item in value.items()
+    ):
+        return value  # most details: flat text and flags, nothing to normalise or copy
     if isinstance(value, int):
         if not _JSON_INT_MIN <= value <= _JSON_INT_MAX:
             raise EncodingError(f"JSON integer {value} is outside the range read back exactly")
