@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from arc.dispatch.lifecycle import (
     FalseAlarmCause,
     Incident,
@@ -81,6 +83,22 @@ def to_json(incident: Incident) -> dict[str, Any]:
         "false_alarms_12m": incident.false_alarms_12m,
         "warning": incident.warning,
     }
+
+
+def encode(incident: Incident) -> bytes:
+    """``to_json``'s JSON text, as orjson writes it from the dataclasses themselves.
+
+    The dispatcher stores and publishes each changed incident with every
+    batch. orjson writes the fields in their order, and ids, enums and times
+    as ``to_json`` does; only the sets come back to Python, as sorted lists.
+    """
+    return orjson.dumps(incident, default=_sorted)
+
+
+def _sorted(value: Any) -> list[str]:
+    if isinstance(value, frozenset):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not part of an incident's JSON")
 
 
 def from_json(d: Mapping[str, Any]) -> Incident:

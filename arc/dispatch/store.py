@@ -158,7 +158,7 @@ class BatchWriter:
         Returns each changed incident's JSON as stored, for the dispatcher to publish.
         """
         states = {
-            incident_id: orjson.dumps(incident_json.to_json(incident))
+            incident_id: incident_json.encode(incident)
             for incident_id, (_, incident) in batch.incidents.items()
         }
         heads = {n: ChainHead(h.chain_seq, h.chain_hash) for n, h in self.heads.items()}

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
-from hypothesis import event, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from arc.dispatch.incident_json import from_json, to_json
+from arc.dispatch.incident_json import encode, from_json, to_json
 from arc.dispatch.lifecycle import (
     AUTOMATIC,
     Change,
@@ -212,6 +215,44 @@ details = st.fixed_dictionaries(
 )
 
 
+_ZONES = st.frozensets(st.text("0123456789", min_size=1, max_size=3), max_size=12)
+_TIMES = st.datetimes(
+    min_value=datetime(2020, 1, 1),  # noqa: DTZ001 - hypothesis takes naive bounds
+    timezones=st.sampled_from([UTC, ZoneInfo("Asia/Shanghai")]),
+)
+
+
+@given(
+    zones=_ZONES,
+    in_alarm=_ZONES,
+    accounts=st.frozensets(st.text(min_size=1, max_size=6), max_size=5),
+    updated_at=_TIMES,
+    done_at=st.none() | _TIMES,
+    status=st.sampled_from(Status),
+)
+def test_encode_writes_the_text_of_to_json(
+    zones: frozenset[str],
+    in_alarm: frozenset[str],
+    accounts: frozenset[str],
+    updated_at: datetime,
+    done_at: datetime | None,
+    status: Status,
+) -> None:
+    incident, _ = new()
+    step = replace(incident.steps[0], done_at=done_at, status=StepStatus.DONE, by="op1")
+    incident = replace(
+        incident,
+        zones=zones,
+        zones_in_alarm=in_alarm,
+        accounts=accounts,
+        updated_at=updated_at,
+        status=status,
+        steps=(step, *incident.steps[1:]),
+        guard_cleared_at=done_at,
+    )
+    assert encode(incident) == orjson.dumps(to_json(incident))
+
+
 class IncidentMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -306,6 +347,7 @@ class IncidentMachine(RuleBasedStateMachine):
     @invariant()
     def the_projection_survives_json(self) -> None:
         assert from_json(to_json(self.incident)) == self.incident
+        assert encode(self.incident) == orjson.dumps(to_json(self.incident))
 
 
 IncidentMachine.TestCase.settings = settings(
