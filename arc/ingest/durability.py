@@ -27,8 +27,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 from pydantic import SecretStr
@@ -123,6 +125,16 @@ class DurableListener:
             logger.warning("lost the database connection that announces durable signals")
 
 
+def _fail_waits(waits: Sequence[asyncio.Future[None]], sent: asyncio.Future[Any]) -> None:
+    """Fail the durability waits of a frame one of whose sends failed."""
+    error = TimeoutError() if sent.cancelled() else sent.exception()
+    if error is None:
+        return
+    for future in waits:
+        if not future.done():
+            future.set_exception(error)
+
+
 class SignalSink:
     """Produce signals and tell when they are durable; quarantine refused input."""
 
@@ -193,9 +205,16 @@ class SignalSink:
                 self._sweeper = asyncio.create_task(self._sweep(), name="durability-timeouts")
         try:
             sent = [await self._send(s) for s in signals]
-            # Most frames carry one event: no gathering future for them.
-            for sent_future in sent:
-                await sent_future
+            if waits:
+                # A commit's notice implies the broker had the signals: a failed
+                # send fails the waits rather than being awaited itself, and the
+                # frame's task wakes once, not twice.
+                for sent_future in sent:
+                    sent_future.add_done_callback(functools.partial(_fail_waits, waits))
+            else:
+                # Most frames carry one event: no gathering future for them.
+                for sent_future in sent:
+                    await sent_future
             for durable in waits:
                 await durable
         except (TimeoutError, bus.KafkaError) as error:
