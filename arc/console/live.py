@@ -90,6 +90,8 @@ class LiveFeed:
                 logger.warning("live queue: %s; trying again in 1 s", error)
                 await asyncio.sleep(1.0)
                 continue
+            if not self._subscribers:
+                continue  # no page open: read on, but nothing to parse for anyone
             for records in batches.values():
                 for record in records:
                     if record.value is not None:
