@@ -326,8 +326,8 @@ def apply(incident: Incident, change: Change) -> Incident:
     handler = _HANDLERS.get(change.kind)
     if handler is None:
         raise Refused(_LIFECYCLE, f"{change.kind} cannot be applied to an open incident")
-    # The handler says which fields change, and the incident is copied once: a
-    # copy of this many fields is most of what a joined signal costs in a flood.
+    # The handler says which fields change, and the incident is copied once:
+    # copying this many fields costs more than the rest of applying a join.
     return replace(
         incident,
         **handler(incident, change),
