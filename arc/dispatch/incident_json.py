@@ -34,7 +34,12 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 def to_json(incident: Incident) -> dict[str, Any]:
-    """The incident as JSON values (``incidents.state``)."""
+    """The incident as JSON values (``incidents.state``), key by key.
+
+    The stored form written out: ``encode`` writes the same text faster, and
+    the tests hold the two equal, so renaming a field of ``Incident`` cannot
+    change the stored keys unnoticed.
+    """
     return {
         "incident_id": str(incident.incident_id),
         "account": incident.account,
