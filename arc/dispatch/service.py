@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -37,6 +36,9 @@ from arc.config import Settings
 from arc.dispatch import store, storm_store
 from arc.dispatch.classification import Grade, Override, Overrides
 from arc.dispatch.engine import Batch, Command, Engine
+from arc.dispatch.incident_holds import INTERVAL as INCIDENT_INTERVAL
+from arc.dispatch.incident_holds import IncidentHolds
+from arc.dispatch.lifecycle import Incident
 from arc.dispatch.plans import PlanOverride, Plans, PlanStep, StepKind
 from arc.dispatch.signal import Signal
 from arc.dispatch.site_checkpoints import INTERVAL as SITE_INTERVAL
@@ -82,6 +84,7 @@ class Dispatcher:
         incidents_topic: str,
         clock: Callable[[], datetime] = _now,
         site_checkpoints: SiteCheckpoints | None = None,
+        incident_holds: IncidentHolds | None = None,
         on_start_over: Callable[[], None] = lambda: None,
     ) -> None:
         self._pool = pool
@@ -92,7 +95,7 @@ class Dispatcher:
         self._commands = commands_topic
         self._incidents = incidents_topic
         self._clock = clock
-        self._writer = store.BatchWriter()
+        self._writer = store.BatchWriter(incident_holds)
         self._positions: dict[bus.TopicPartition, int] = {}
         self._sites = site_checkpoints or SiteCheckpoints()
         # shard -> the arc.signals offset its stored site states reflect
@@ -167,6 +170,7 @@ class Dispatcher:
         """Drop what this process holds of ``shard``; its next owner loads it from the database."""
         self.engine.drop_shard(shard)
         self._sites.forget(shard)
+        self._writer.forget(shard)
         self._replaying.pop(shard, None)
 
     async def resume(self, shards: Iterable[int]) -> None:
@@ -194,7 +198,7 @@ class Dispatcher:
                     false_alarm_closes=await store.load_false_alarms(conn, number, now),
                     schedule_checked=await store.load_schedule_checks(conn, number, now),
                 )
-                self._writer.heads[number] = stored.head
+                self._writer.take_over(number, stored)
                 for topic in topics:
                     tp = bus.TopicPartition(topic, number)
                     offset = stored.offsets.get(topic, 0)
@@ -302,12 +306,12 @@ class Dispatcher:
         self._on_start_over()
 
     async def flush(self) -> None:
-        """Write every held site state now (a dispatcher that stops); best effort."""
+        """Write every held site state and incident now (a dispatcher that stops); best effort."""
         checkpoint = self._sites.everything(held=self._replaying)
-        if checkpoint is None:
+        if checkpoint is None and not self._writer.holds.held:
             return
         try:
-            await self._write(Batch(), checkpoint)
+            await self._write(Batch(), checkpoint, everything=True)
         except (bus.KafkaError, *db.DATABASE_ERRORS) as error:
             # Not lost: the next owner replays them from the signals.
             logger.warning("site states not written at stop: %s", error)
@@ -336,10 +340,10 @@ class Dispatcher:
             checkpoint = self._sites.everything(held=self._replaying)
         else:
             checkpoint = self._sites.due(loop.time(), held=self._replaying)
-        if not batch and checkpoint is None:
+        if not batch and checkpoint is None and not self._writer.holds.due(loop.time()):
             return batch
         states = await self._write(batch, checkpoint)
-        await self._publish(states, batch)
+        await self._publish(states)
         return batch
 
     def _signals_of(self, number: int, items: Sequence[bus.Record], batch: Batch) -> None:
@@ -356,10 +360,13 @@ class Dispatcher:
             self._replaying.pop(number, None)
             batch.offsets[(self._signals, number)] = next_offset
 
-    async def _write(self, batch: Batch, checkpoint: Checkpoint | None) -> dict[uuid.UUID, bytes]:
+    async def _write(
+        self, batch: Batch, checkpoint: Checkpoint | None, *, everything: bool = False
+    ) -> list[tuple[Incident, bytes]]:
         """Write ``batch`` and ``checkpoint``; a failure makes their shards load again.
 
-        Returns the changed incidents' JSON, as stored.
+        Returns the JSON of the incidents written, as stored (``everything``: every
+        held one too).
         """
         if checkpoint is not None:
             for number in checkpoint.shards:
@@ -377,7 +384,12 @@ class Dispatcher:
         try:
             async with self._pool.acquire() as conn:
                 states = await self._writer.write(
-                    conn, batch, checkpoint=checkpoint, sites_offsets=sites_offsets
+                    conn,
+                    batch,
+                    now=asyncio.get_running_loop().time(),
+                    checkpoint=checkpoint,
+                    sites_offsets=sites_offsets,
+                    everything=everything,
                 )
         except BaseException:
             touched = {shard for _, shard in batch.offsets} | {e.shard for e in batch.entries}
@@ -395,14 +407,14 @@ class Dispatcher:
             self._sites.written(checkpoint, asyncio.get_running_loop().time())
         return states
 
-    async def _publish(self, states: Mapping[uuid.UUID, bytes], batch: Batch) -> None:
+    async def _publish(self, states: Sequence[tuple[Incident, bytes]]) -> None:
         """Tell the console which incidents changed (the database has them already)."""
-        if self._producer is None or not batch.incidents:
+        if self._producer is None:
             return
         try:
-            for incident_id, (_, incident) in batch.incidents.items():
+            for incident, state in states:
                 await self._producer.send(
-                    self._incidents, value=states[incident_id], key=incident.account.encode()
+                    self._incidents, value=state, key=incident.account.encode()
                 )
         except bus.KafkaError as error:
             # The projection in PostgreSQL is the record; the console re-reads it.
@@ -487,10 +499,12 @@ async def run_dispatcher(
     topic_prefix: str = "",
     all_partitions: bool = False,
     site_interval: float = SITE_INTERVAL,
+    incident_interval: float = INCIDENT_INTERVAL,
 ) -> None:
     """Dispatch ``arc.signals`` and ``arc.commands`` until ``stop`` is set.
 
-    ``site_interval``: seconds between two writes of a busy shard's site states.
+    ``site_interval``: seconds between two writes of a busy shard's site states;
+    ``incident_interval``: of a flooded incident's joins.
     """
     if settings.database_url is None or settings.kafka_bootstrap is None:
         raise SystemExit(
@@ -532,6 +546,7 @@ async def run_dispatcher(
         commands_topic=commands,
         incidents_topic=incidents,
         site_checkpoints=SiteCheckpoints(site_interval),
+        incident_holds=IncidentHolds(incident_interval),
         on_start_over=lambda: announce(control_line(LOG_STARTED_OVER)),
     )
     loop = asyncio.get_running_loop()

@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from arc import bus, db
 from arc.config import Settings
-from arc.dispatch import site_checkpoints, store
+from arc.dispatch import incident_holds, incident_json, site_checkpoints, store
 from arc.dispatch.commands import CommandClient
 from arc.dispatch.lifecycle import Kind, Role, rebuild
 from arc.dispatch.plans import DEFAULT_PLANS
@@ -142,7 +142,10 @@ async def centre(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Centr
     ]
     dispatcher: dict[str, Any] = {}
 
-    async def start_dispatcher(site_interval: float = site_checkpoints.INTERVAL) -> None:
+    async def start_dispatcher(
+        site_interval: float = site_checkpoints.INTERVAL,
+        incident_interval: float = incident_holds.INTERVAL,
+    ) -> None:
         dispatcher["stop"] = asyncio.Event()
         mine: list[str] = []
         dispatcher["task"] = asyncio.create_task(
@@ -153,6 +156,7 @@ async def centre(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Centr
                 topic_prefix=prefix,
                 all_partitions=True,
                 site_interval=site_interval,
+                incident_interval=incident_interval,
             )
         )
         await _wait_line(mine, "dispatcher:", [dispatcher["task"]])
@@ -354,6 +358,74 @@ async def test_after_a_restart_the_dispatcher_knows_its_open_incidents_and_sites
     assert len(await centre.admin.fetch(OPEN_INCIDENTS, "1234", "burglary")) == 1
     report = await verify(conn=centre.admin, tables=["incident_log"])
     assert report.intact and report.rows == 2
+
+
+@pytest.mark.asyncio
+async def test_joins_a_dispatcher_held_when_it_died_reach_the_projection_from_the_log(
+    centre: Centre,
+) -> None:
+    await centre.stop_dispatcher()
+    await centre.start_dispatcher(incident_interval=3600)  # joins wait an hour to be written
+    await centre.send("1234", "Nri1/BA003")
+    (opened,) = await centre.wait_for(OPEN_INCIDENTS, "1234", "burglary")
+    await centre.send("1234", "Nri1/BA003")
+    await centre.send("1234", "Nri1/BA003")  # the same zone again: no confirmation
+    await centre.wait_for("SELECT 1 FROM incident_log HAVING count(*) = 3")
+    (held,) = await centre.admin.fetch(OPEN_INCIDENTS, "1234", "burglary")
+    assert (held["signal_count"], held["chain_seq"]) == (1, 1)  # the joins are held
+    (heads,) = await centre.admin.fetch("SELECT * FROM incident_chain_heads")
+    assert (heads["chain_seq"], heads["projected_seq"]) == (3, 1)
+    await centre.crash_dispatcher()
+    await centre.start_dispatcher()
+    (row,) = await centre.wait_for(OPEN_INCIDENTS + " AND signal_count = 3", "1234", "burglary")
+    assert row["chain_seq"] == 3 and orjson.loads(row["state"])["changes"] == 3
+    log = await centre.admin.fetch("SELECT * FROM incident_log ORDER BY chain_seq")
+    assert rebuild(store.rebuild_changes(log)) == incident_json.from_json(
+        orjson.loads(row["state"])
+    )
+    assert orjson.loads(opened["state"])["incident_id"] == str(row["incident_id"])
+    # Caught up from the log, not decided again.
+    assert [r["kind"] for r in log] == ["open", "join", "join"]
+    (heads,) = await centre.admin.fetch("SELECT * FROM incident_chain_heads")
+    assert (heads["chain_seq"], heads["projected_seq"]) == (3, 3)
+
+
+@pytest.mark.asyncio
+async def test_a_dispatcher_that_stops_writes_the_joins_it_held(centre: Centre) -> None:
+    await centre.stop_dispatcher()
+    await centre.start_dispatcher(incident_interval=3600)
+    await centre.send("1234", "Nri1/BA003")
+    await centre.wait_for(OPEN_INCIDENTS, "1234", "burglary")
+    await centre.send("1234", "Nri1/BA003")
+    await centre.wait_for("SELECT 1 FROM incident_log HAVING count(*) = 2")
+    (held,) = await centre.admin.fetch(OPEN_INCIDENTS, "1234", "burglary")
+    assert held["signal_count"] == 1
+    await centre.stop_dispatcher()
+    (row,) = await centre.admin.fetch(OPEN_INCIDENTS, "1234", "burglary")
+    assert (row["signal_count"], row["chain_seq"]) == (2, 2)
+
+
+@pytest.mark.asyncio
+async def test_a_held_join_is_written_with_the_next_change_that_is_not_a_join(
+    centre: Centre, commands: CommandClient
+) -> None:
+    await centre.stop_dispatcher()
+    await centre.start_dispatcher(incident_interval=3600)
+    await centre.send("1234", "Nri1/BA003")
+    (row,) = await centre.wait_for(OPEN_INCIDENTS, "1234", "burglary")
+    await centre.send("1234", "Nri1/BA003")
+    await centre.wait_for("SELECT 1 FROM incident_log HAVING count(*) = 2")
+    outcome = await commands.submit(
+        account="1234",
+        incident_id=row["incident_id"],
+        kind=Kind.ACKNOWLEDGE,
+        actor="op1",
+        role=Role.OPERATOR,
+        details={},
+    )
+    assert outcome["ok"]
+    (row,) = await centre.admin.fetch(OPEN_INCIDENTS, "1234", "burglary")
+    assert (row["status"], row["signal_count"], row["chain_seq"]) == ("acknowledged", 2, 3)
 
 
 @pytest.mark.asyncio
