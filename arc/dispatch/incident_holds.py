@@ -8,12 +8,15 @@ joins a flooded incident cost the dispatcher, the database and the broker
 (which carries each written state to the console) a fifth of the centre's
 work per signal in a flood.
 
-So a join, whose change the operator sees as a count and a zone, is held
-here when the incident's projection was written less than ``interval`` ago,
-and written with the first batch after that: a quiet incident's join goes
-out with its own batch, a flooded one's at most once an interval. Every
-other change (an opening, a grade raised, anything a person or the clock
-does) is written with its batch, and writes what was held with it.
+So in a flood (a batch of at least ``FLOOD`` signals) a join, whose change
+the operator sees as a count and a zone, is held here when the incident's
+projection was written less than ``interval`` ago, and written with the
+first batch after that: a quiet incident's join goes out with its own
+batch, a flooded one's at most once an interval. Out of a flood every
+change is written with its batch, and the signal→incident latency stays as
+it was. Every other change (an opening, a grade raised, anything a person
+or the clock does) is always written with its batch, and writes what was
+held of its incident with it.
 
 Nothing held is lost with the process. Each written projection carries the
 shard's chain position it reflects (``incidents.chain_seq``), and each shard
@@ -39,6 +42,9 @@ from arc.dispatch.lifecycle import Change, Incident, Kind, apply
 # Seconds between two writes of a flooded incident's projection: how far
 # behind the console's count of its signals may be.
 INTERVAL: Final = 1.0
+# Signals in one batch from which joins may be held: at the dispatcher's
+# pace of 50 ms, 2,000 signals a second.
+FLOOD: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +74,9 @@ class Plan:
 class IncidentHolds:
     """The held incidents, and when each recently written one was written."""
 
-    def __init__(self, interval: float = INTERVAL) -> None:
+    def __init__(self, interval: float = INTERVAL, flood: int = FLOOD) -> None:
         self.interval = interval
+        self.flood = flood
         self._held: dict[uuid.UUID, Held] = {}
         # Oldest write first; entries older than the interval are dropped.
         self._written: OrderedDict[uuid.UUID, float] = OrderedDict()
@@ -85,13 +92,16 @@ class IncidentHolds:
         entries: Iterable[tuple[uuid.UUID, Kind, int]],
         now: float,
         *,
+        signals: int = 0,
         everything: bool = False,
     ) -> Plan:
         """Which of a batch's ``changed`` incidents to write, and which held ones are due.
 
-        ``entries`` are the batch's log rows: incident, kind and chain position.
+        ``entries`` are the batch's log rows: incident, kind and chain position;
+        ``signals``: how many signals the batch decided on (a flood holds joins).
         ``everything``: write every changed and held incident (a dispatcher that stops).
         """
+        flood = signals >= self.flood and not everything
         first: dict[uuid.UUID, int] = {}
         not_joins: set[uuid.UUID] = set()
         for incident_id, kind, seq in entries:
@@ -102,7 +112,7 @@ class IncidentHolds:
         write: dict[uuid.UUID, tuple[int, Incident]] = {}
         for incident_id, (shard, incident) in changed.items():
             before = held.pop(incident_id, None)
-            if everything or incident_id in not_joins or incident_id not in first:
+            if not flood or incident_id in not_joins or incident_id not in first:
                 write[incident_id] = (shard, incident)
             elif before is not None:
                 held[incident_id] = Held(shard, incident, before.first_seq)

@@ -36,6 +36,7 @@ from arc.config import Settings
 from arc.dispatch import store, storm_store
 from arc.dispatch.classification import Grade, Override, Overrides
 from arc.dispatch.engine import Batch, Command, Engine
+from arc.dispatch.incident_holds import FLOOD as INCIDENT_FLOOD
 from arc.dispatch.incident_holds import INTERVAL as INCIDENT_INTERVAL
 from arc.dispatch.incident_holds import IncidentHolds
 from arc.dispatch.lifecycle import Incident
@@ -500,11 +501,13 @@ async def run_dispatcher(
     all_partitions: bool = False,
     site_interval: float = SITE_INTERVAL,
     incident_interval: float = INCIDENT_INTERVAL,
+    incident_flood: int = INCIDENT_FLOOD,
 ) -> None:
     """Dispatch ``arc.signals`` and ``arc.commands`` until ``stop`` is set.
 
     ``site_interval``: seconds between two writes of a busy shard's site states;
-    ``incident_interval``: of a flooded incident's joins.
+    ``incident_interval``: of a flooded incident's joins, in batches of at least
+    ``incident_flood`` signals.
     """
     if settings.database_url is None or settings.kafka_bootstrap is None:
         raise SystemExit(
@@ -546,7 +549,7 @@ async def run_dispatcher(
         commands_topic=commands,
         incidents_topic=incidents,
         site_checkpoints=SiteCheckpoints(site_interval),
-        incident_holds=IncidentHolds(incident_interval),
+        incident_holds=IncidentHolds(incident_interval, incident_flood),
         on_start_over=lambda: announce(control_line(LOG_STARTED_OVER)),
     )
     loop = asyncio.get_running_loop()

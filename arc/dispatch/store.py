@@ -235,6 +235,7 @@ class BatchWriter:
                 for r, entry in zip(rows, batch.entries, strict=True)
             ),
             now,
+            signals=batch.signals,
             everything=everything,
         )
         states = {

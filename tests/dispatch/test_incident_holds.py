@@ -9,7 +9,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from arc.dispatch.incident_holds import IncidentHolds, Plan, catch_up
+from arc.dispatch.incident_holds import FLOOD, IncidentHolds, Plan, catch_up
 from arc.dispatch.lifecycle import Change, Incident, Kind, Role, apply, open_incident
 
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -46,7 +46,11 @@ def test_a_quiet_incidents_join_is_written_with_its_batch_a_flooded_ones_once_an
     assert set(plan.write) == {key}
     holds.committed(plan, 10.0)
     joined = apply(incident, _join(T0, "004"))
-    plan = holds.plan({key: (0, joined)}, [(key, Kind.JOIN, 2)], 10.2)
+    # Out of a flood it goes with its batch.
+    assert set(holds.plan({key: (0, joined)}, [(key, Kind.JOIN, 2)], 10.2, signals=99).write) == {
+        key
+    }
+    plan = holds.plan({key: (0, joined)}, [(key, Kind.JOIN, 2)], 10.2, signals=FLOOD)
     assert plan.write == {} and plan.held[key].first_seq == 2
     assert plan.projected_seq(0, 2) == 1
     holds.committed(plan, 10.2)
@@ -56,7 +60,8 @@ def test_a_quiet_incidents_join_is_written_with_its_batch_a_flooded_ones_once_an
     holds.committed(plan, 11.0)
     # Quiet for an interval: the next join goes with its batch.
     again = apply(joined, _join(T0, "005"))
-    assert set(holds.plan({key: (0, again)}, [(key, Kind.JOIN, 3)], 12.0).write) == {key}
+    plan = holds.plan({key: (0, again)}, [(key, Kind.JOIN, 3)], 12.0, signals=FLOOD)
+    assert set(plan.write) == {key}
 
 
 def test_a_change_that_is_not_a_join_writes_what_was_held() -> None:
@@ -65,9 +70,10 @@ def test_a_change_that_is_not_a_join_writes_what_was_held() -> None:
     key = incident.incident_id
     holds.committed(holds.plan({key: (0, incident)}, [(key, Kind.OPEN, 1)], 0.0), 0.0)
     joined = apply(incident, _join(T0, "004"))
-    holds.committed(holds.plan({key: (0, joined)}, [(key, Kind.JOIN, 2)], 0.1), 0.1)
+    joins = holds.plan({key: (0, joined)}, [(key, Kind.JOIN, 2)], 0.1, signals=FLOOD)
+    holds.committed(joins, 0.1)
     noted = apply(joined, _note(T0))
-    plan = holds.plan({key: (0, noted)}, [(key, Kind.NOTE, 3)], 0.2)
+    plan = holds.plan({key: (0, noted)}, [(key, Kind.NOTE, 3)], 0.2, signals=FLOOD)
     assert plan.write == {key: (0, noted)} and plan.held == {}
 
 
@@ -96,8 +102,11 @@ class HeldIncidents(RuleBasedStateMachine):
         ),
         later=st.floats(0, 1.5),
         commits=st.booleans() | st.just(True),
+        flood=st.booleans() | st.just(True),
     )
-    def a_batch(self, changes: list[tuple[int, str]], later: float, commits: bool) -> None:
+    def a_batch(
+        self, changes: list[tuple[int, str]], later: float, commits: bool, flood: bool
+    ) -> None:
         self.now += later
         at = T0 + timedelta(seconds=self.now)
         latest = dict(self.latest)
@@ -119,9 +128,9 @@ class HeldIncidents(RuleBasedStateMachine):
             seq = self.head + len(entries) + 1
             entries.append((key, change.kind, seq))
             log.append((key, seq, change))
-        plan = self.holds.plan(changed, entries, self.now)
+        plan = self.holds.plan(changed, entries, self.now, signals=FLOOD if flood else 1)
         for key, kind, _ in entries:
-            if kind is not Kind.JOIN:
+            if not flood or kind is not Kind.JOIN:
                 assert key in plan.write  # written with its batch
             elif self.now - self.written_at.get(key, -1e9) >= INTERVAL:
                 assert key in plan.write  # quiet: written with its batch
@@ -149,7 +158,7 @@ class HeldIncidents(RuleBasedStateMachine):
         holds.hold_behind(0, behind)
         for key in behind:
             self.written_at.pop(key, None)
-        # Its first pace writes them.
+        # Its first pace writes them, flood or not.
         assert holds.due(self.now) == bool(behind)
         self._commit(holds.plan({}, [], self.now), dict(self.latest), [])
 

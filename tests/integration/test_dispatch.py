@@ -145,6 +145,7 @@ async def centre(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Centr
     async def start_dispatcher(
         site_interval: float = site_checkpoints.INTERVAL,
         incident_interval: float = incident_holds.INTERVAL,
+        incident_flood: int = incident_holds.FLOOD,
     ) -> None:
         dispatcher["stop"] = asyncio.Event()
         mine: list[str] = []
@@ -157,6 +158,7 @@ async def centre(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Centr
                 all_partitions=True,
                 site_interval=site_interval,
                 incident_interval=incident_interval,
+                incident_flood=incident_flood,
             )
         )
         await _wait_line(mine, "dispatcher:", [dispatcher["task"]])
@@ -365,7 +367,7 @@ async def test_joins_a_dispatcher_held_when_it_died_reach_the_projection_from_th
     centre: Centre,
 ) -> None:
     await centre.stop_dispatcher()
-    await centre.start_dispatcher(incident_interval=3600)  # joins wait an hour to be written
+    await centre.start_dispatcher(incident_interval=3600, incident_flood=1)  # joins wait an hour
     await centre.send("1234", "Nri1/BA003")
     (opened,) = await centre.wait_for(OPEN_INCIDENTS, "1234", "burglary")
     await centre.send("1234", "Nri1/BA003")
@@ -393,7 +395,7 @@ async def test_joins_a_dispatcher_held_when_it_died_reach_the_projection_from_th
 @pytest.mark.asyncio
 async def test_a_dispatcher_that_stops_writes_the_joins_it_held(centre: Centre) -> None:
     await centre.stop_dispatcher()
-    await centre.start_dispatcher(incident_interval=3600)
+    await centre.start_dispatcher(incident_interval=3600, incident_flood=1)
     await centre.send("1234", "Nri1/BA003")
     await centre.wait_for(OPEN_INCIDENTS, "1234", "burglary")
     await centre.send("1234", "Nri1/BA003")
@@ -410,7 +412,7 @@ async def test_a_held_join_is_written_with_the_next_change_that_is_not_a_join(
     centre: Centre, commands: CommandClient
 ) -> None:
     await centre.stop_dispatcher()
-    await centre.start_dispatcher(incident_interval=3600)
+    await centre.start_dispatcher(incident_interval=3600, incident_flood=1)
     await centre.send("1234", "Nri1/BA003")
     (row,) = await centre.wait_for(OPEN_INCIDENTS, "1234", "burglary")
     await centre.send("1234", "Nri1/BA003")
