@@ -398,9 +398,10 @@ class Centre:
         age = time.monotonic() - self._broker_since
         if not rotation.due(ends, limit, age=age, interval=self.settings.broker_log_interval):
             return
-        receivers = self._receivers()
+        # The console's commands are held with the receivers' signals.
+        senders = [*self._receivers(), *(c for c in self.children if c.name == "console")]
         readers = [c for c in self.children if c.name in ("logwriter", "dispatcher")]
-        if not all(child.serving for child in (*receivers, *readers)):
+        if not all(child.serving for child in (*senders, *readers)):
             # One is starting (or dead): it may not handle the signals yet. The next look.
             return
         conn = await db.connect(self._admin_dsn)
@@ -408,7 +409,7 @@ class Centre:
         replaced = False
         held_at = time.monotonic()
         try:
-            self._signal(receivers, HOLD_SENDS)
+            self._signal(senders, HOLD_SENDS)
             self._signal([c for c in readers if c.name == "dispatcher"], STORE_NOW)
             late = await self._until_stored(conn)
             if late:
@@ -434,7 +435,7 @@ class Centre:
         finally:
             # The readers read the new log from its start (those restarted once
             # they are up): what the receivers send from now on waits there for them.
-            self._signal(receivers, RELEASE_SENDS)
+            self._signal(senders, RELEASE_SENDS)
             held = time.monotonic() - held_at
             await conn.close()
         for child in restarted:

@@ -2,7 +2,8 @@
 
 It connects to PostgreSQL as the application role, reads ``arc.incidents``
 for the live queue and sends people's changes as commands on
-``arc.commands``. Supervisors' and administrators' changes go through a
+``arc.commands`` (held while ``arc up`` replaces the embedded broker:
+``HOLD_SENDS``). Supervisors' and administrators' changes go through a
 second, small pool logged in as ``arc_config`` (``ARC_CONFIG_DATABASE_URL``,
 migration 0010); without it the console shows the configuration but changes
 none of it. Once it listens it prints ``http: http://HOST:PORT`` (the
@@ -27,6 +28,7 @@ from arc.console.app import create_app
 from arc.console.deps import Console
 from arc.console.live import LiveFeed
 from arc.dispatch.commands import CommandClient
+from arc.process import HOLD_SENDS, RELEASE_SENDS
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +101,9 @@ async def run_console(
         await producer.start()
         await commands.start()
         await live.start()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(HOLD_SENDS, commands.hold)
+        loop.add_signal_handler(RELEASE_SENDS, commands.release)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         # uvicorn sets a flag, not an event, once it serves.
         while not server.started and not serving.done():  # noqa: ASYNC110
@@ -114,6 +119,8 @@ async def run_console(
             await serving
         stopping.cancel()
     finally:
+        for sig in (HOLD_SENDS, RELEASE_SENDS):
+            asyncio.get_running_loop().remove_signal_handler(sig)
         await live.stop()
         await commands.stop()
         await producer.stop()

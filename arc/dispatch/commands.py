@@ -7,6 +7,11 @@ only writer of its incidents. It announces each outcome (applied, or refused
 with the rule) by NOTIFY ``arc_commands`` when the change is committed. The
 console and the guards' API use ``CommandClient``: the outcome's future is
 registered before the command is sent, so a quick answer is never missed.
+
+``hold`` makes new commands wait (within their time for an outcome) until
+``release``: ``arc up`` holds the console's commands, as it holds the
+receivers' signals, while it replaces the embedded broker, so that no
+command reaches the old broker after its log was found fully read.
 """
 
 from __future__ import annotations
@@ -40,6 +45,16 @@ class CommandClient:
         self._topic = topic
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._conn: asyncpg.Connection[asyncpg.Record] | None = None
+        self._open = asyncio.Event()
+        self._open.set()
+
+    def hold(self) -> None:
+        """Make new commands wait until ``release`` (or fail past their time)."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Let held and new commands go."""
+        self._open.set()
 
     async def start(self) -> None:
         """Listen for outcomes."""
@@ -73,7 +88,10 @@ class CommandClient:
         details: Mapping[str, Any] | None = None,
         within: float = 10.0,
     ) -> dict[str, Any]:
-        """Send one command; return its outcome: ``ok``, or ``rule`` and ``message``."""
+        """Send one command; return its outcome: ``ok``, or ``rule`` and ``message``.
+
+        ``within``: seconds for the outcome, a hold (``hold``) and the send included.
+        """
         command = Command(
             command_id=uuid.uuid4(),
             incident_id=incident_id,
@@ -88,10 +106,11 @@ class CommandClient:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[key] = future
         try:
-            await self._producer.send_and_wait(
-                self._topic, value=orjson.dumps(command.to_json()), key=account.encode()
-            )
             async with asyncio.timeout(within):
+                await self._open.wait()
+                await self._producer.send_and_wait(
+                    self._topic, value=orjson.dumps(command.to_json()), key=account.encode()
+                )
                 return await future
         except TimeoutError:
             raise CommandTimeout(f"no outcome for {kind} within {within:g} s") from None

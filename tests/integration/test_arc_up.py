@@ -554,6 +554,7 @@ async def test_broker_started_afresh_under_load_loses_nothing_and_dispatches_eve
     first = broker_proc(data_dir)
     assert first is not None
     readers = [centre.service(name) for name in ("logwriter", "dispatcher")]
+    console = centre.service("console")
     stop = asyncio.Event()
     run = asyncio.create_task(simulate(load(endpoints.tcp_port, seconds=90.0), stop=stop))
 
@@ -567,6 +568,8 @@ async def test_broker_started_afresh_under_load_loses_nothing_and_dispatches_eve
         # The log writer and the dispatcher read the new log in place: the same processes.
         assert [centre.service(name) for name in ("logwriter", "dispatcher")] == readers
         assert "read on in place" in centre.stderr()
+        # The console's commands were held and released meanwhile, by signals it handles.
+        assert centre.service("console") == console
         # A dispatcher that cannot read (frozen) keeps the old log alive: the
         # alarms it has not read are only there.
         dispatcher = readers[1]

@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from arc import bus, db
 from arc.config import Settings
 from arc.dispatch import incident_holds, incident_json, site_checkpoints, store
-from arc.dispatch.commands import CommandClient
+from arc.dispatch.commands import CommandClient, CommandTimeout
 from arc.dispatch.lifecycle import Kind, Role, rebuild
 from arc.dispatch.plans import DEFAULT_PLANS
 from arc.dispatch.service import run_dispatcher
@@ -428,6 +428,38 @@ async def test_a_held_join_is_written_with_the_next_change_that_is_not_a_join(
     assert outcome["ok"]
     (row,) = await centre.admin.fetch(OPEN_INCIDENTS, "1234", "burglary")
     assert (row["status"], row["signal_count"], row["chain_seq"]) == ("acknowledged", 2, 3)
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_a_held_command_waits_for_the_release_and_one_held_too_long_is_not_sent(
+    centre: Centre, commands: CommandClient
+) -> None:
+    await centre.send("1234", "Nri1/BA003")
+    (row,) = await centre.wait_for(OPEN_INCIDENTS, "1234", "burglary")
+
+    def take(within: float = 10.0) -> Awaitable[dict[str, Any]]:
+        return commands.submit(
+            account="1234",
+            incident_id=row["incident_id"],
+            kind=Kind.ACKNOWLEDGE,
+            actor="op1",
+            role=Role.OPERATOR,
+            within=within,
+        )
+
+    commands.hold()  # as arc up does while it replaces the embedded broker
+    with pytest.raises(CommandTimeout):
+        await take(within=0.3)
+    waiting = asyncio.ensure_future(take())
+    await asyncio.sleep(1.0)  # the dispatcher answers a sent command within a pace or two
+    assert not waiting.done()
+    assert await centre.admin.fetchval("SELECT count(*) FROM incident_log") == 1
+    commands.release()
+    assert (await asyncio.wait_for(waiting, 10))["ok"]
+    # Only the released one was sent: the one held too long never was.
+    kinds = [r["kind"] for r in await centre.admin.fetch("SELECT kind FROM incident_log")]
+    assert kinds == ["open", "acknowledge"]
 
 
 @pytest.mark.asyncio
