@@ -347,6 +347,7 @@ class Centre:
                     await asyncio.to_thread(self.postgres.stop)
                     await asyncio.to_thread(self.postgres.start)  # its port was fixed at start
                 if self.broker is not None and not self.broker.running:
+                    logger.error("the embedded broker died (its log is gone): starting it again")
                     await self._restart_broker()
             except Exception:  # the next round tries again; the centre stays up
                 logger.exception("could not start a server again")
@@ -369,7 +370,6 @@ class Centre:
         log writer is back. Nothing they had not ACKed is lost (panels resend);
         nothing they had ACKed under ack policy ``database`` was only in the broker.
         """
-        logger.error("the embedded broker died (its log is gone): starting it again")
         receivers = self._receivers()
         writers = [c for c in self.children if c not in receivers]
         for child in (*receivers, *writers):
@@ -407,6 +407,7 @@ class Centre:
         conn = await db.connect(self._admin_dsn)
         restarted: list[Child] = []
         replaced = False
+        failed: Exception | None = None
         held_at = time.monotonic()
         try:
             self._signal(senders, HOLD_SENDS)
@@ -421,23 +422,33 @@ class Centre:
                 )
                 self._log_check_at = time.monotonic() + _ROTATION_RETRY
             else:
-                await self._new_broker()
-                replaced = True
                 try:
+                    await self._new_broker()
+                    replaced = True
                     await rotation.start_positions_over(conn)
                     restarted = await self._start_readers_over(readers, conn)
-                except BaseException:
-                    # Untold, a reader would read the new log at an old offset. Started
-                    # afresh, it finds its stored offset beyond the log's end and reads
-                    # it from its start.
-                    await asyncio.gather(*(c.stop(within=self._stop_within) for c in readers))
-                    raise
+                except Exception as error:  # the old broker is gone: see below
+                    failed = error
         finally:
             # The readers read the new log from its start (those restarted once
             # they are up): what the receivers send from now on waits there for them.
-            self._signal(senders, RELEASE_SENDS)
+            # Not after a failure: a reader may still be at an old offset.
+            if failed is None:
+                self._signal(senders, RELEASE_SENDS)
             held = time.monotonic() - held_at
             await conn.close()
+        if failed is not None:
+            # Whatever is missing (a topic, a stored position at 0, a reader told),
+            # the way back is the one of a broker that died: every service
+            # stopped, an empty broker, the readers up before the receivers.
+            logger.error(
+                "could not start the embedded broker afresh in place (%s: %s):"
+                " starting it and every service again",
+                type(failed).__name__,
+                failed,
+            )
+            await self._restart_broker()
+            return
         for child in restarted:
             await self._until_ready(child)
         if replaced:

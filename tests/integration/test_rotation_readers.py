@@ -14,6 +14,7 @@ from typing import Protocol
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from arc import bus, db
 from arc.config import Settings
@@ -21,7 +22,13 @@ from arc.dispatch.service import Dispatcher, make_engine
 from arc.embedded import EmbeddedBroker, rotation
 from arc.logwriter.writer import LogWriter, targets
 from arc.model import encode
-from arc.process import LOG_STARTED_OVER, LOG_STARTS_OVER, control_line
+from arc.process import (
+    HOLD_SENDS,
+    LOG_STARTED_OVER,
+    LOG_STARTS_OVER,
+    RELEASE_SENDS,
+    control_line,
+)
 from arc.up import Centre, Child
 from tests.integration.conftest import Databases
 from tests.integration.test_logwriter_plans import signal_message
@@ -56,6 +63,21 @@ def stopped(*_):
     sys.exit(0)
 signal.signal(signal.SIGTERM, stopped)
 print("reader: consuming", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+# A receiver that notes which of arc up's signals reached it.
+_SENDER = f"""
+import os, signal, time
+def noting(word):
+    def note(*_):
+        with open(os.environ["TOLD"], "a") as told:
+            told.write(word + "\\n")
+    return note
+signal.signal({int(HOLD_SENDS)}, noting("held"))
+signal.signal({int(RELEASE_SENDS)}, noting("released"))
+print("receiver: serving", flush=True)
 while True:
     time.sleep(1)
 """
@@ -122,6 +144,64 @@ async def test_a_reader_that_does_not_start_over_in_place_is_restarted_at_offset
     finally:
         for child in readers:
             await child.stop(within=5.0)
+
+
+async def test_a_failure_once_the_new_broker_is_up_starts_every_service_again_in_order(
+    dbs: Databases, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receivers are not released to the new log while a reader may be at an old offset."""
+    # Both readers stored the old log's one signal: it may be replaced.
+    await dbs.owner.execute(
+        "INSERT INTO logwriter_state (topic, shard, next_offset, chain_seq, chain_hash)"
+        " VALUES ($1, 0, 1, 1, '\\x00')",
+        bus.SIGNALS,
+    )
+    await dbs.owner.execute(
+        "INSERT INTO dispatcher_state (topic, shard, next_offset) VALUES ($1, 0, 1)", bus.SIGNALS
+    )
+    settings = Settings(
+        data_dir=tmp_path, ack_timeout=1.0, broker_log_limit=1, broker_log_interval=0
+    )
+    centre = Centre(settings, lambda _: None)
+    centre._admin_dsn = SecretStr(database_url)
+    old_broker = await centre._start_broker()
+    centre._broker_port = old_broker.port
+    told = tmp_path / "told"
+    receiver = Child("receiver", [sys.executable, "-c", _SENDER], {"TOLD": str(told)})
+    centre.children = [_child("logwriter", _ANSWERS), _child("dispatcher", _ANSWERS), receiver]
+
+    async def the_database_goes_away(conn: db.Connection) -> None:
+        raise ConnectionResetError("the database went away")
+
+    monkeypatch.setattr(rotation, "start_positions_over", the_database_goes_away)
+    try:
+        await bus.ensure_topics(old_broker.bootstrap, centre._topics)
+        async with bus.make_producer(old_broker.bootstrap) as producer:
+            await producer.send_and_wait(bus.SIGNALS, encode(signal_message(0)), partition=0)
+        for child in centre.children:
+            await child.start(lambda _: None)
+        async with asyncio.timeout(20):
+            for child in centre.children:
+                await child.ready.wait()
+        first = {child.name: child.process for child in centre.children}
+        async with asyncio.timeout(60):
+            await centre._keep_broker_log_short()
+        # Held, then stopped: never released onto a log a reader may read at an old offset.
+        assert told.read_text().split() == ["held"]
+        for child in centre.children:
+            assert child.serving and child.process is not first[child.name], child.name
+        readers_started = max(c.started_at for c in centre.children if c is not receiver)
+        assert receiver.started_at > readers_started  # once the readers were up
+        assert centre.broker is not None and centre.broker is not old_broker
+        assert centre.broker.port == centre._broker_port  # the port the services know
+        ends = await bus.log_ends(centre.broker.bootstrap, rotation.READERS)
+        assert ends and set(ends.values()) == {0}  # an empty log, its topics there
+    finally:
+        for child in centre.children:
+            await child.stop(within=5.0)
+        if centre.broker is not None:
+            centre.broker.stop()
+        old_broker.stop()
 
 
 # Signals in the old log, and in the new one: past the old log's end, so a reader
