@@ -8,6 +8,7 @@ real broker and database paths are in tests/integration/test_receive_path.py.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -109,3 +110,29 @@ async def test_signals_are_durable_once_the_broker_took_them_and_their_commit_is
 
     durable, listener = await _persisting(2, commit)
     assert durable is True and not listener._waiters
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(10)
+async def test_every_failed_send_of_a_frame_is_retrieved_under_the_broker_policy() -> None:
+    """A frame's sends that fail after the first are not reported as errors nobody saw."""
+    reported: list[str] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context["message"]))
+    try:
+        producer = _Producer(3)
+        sink = SignalSink(cast(bus.Producer, producer), policy=AckPolicy.BROKER, timeout=TIMEOUT)
+        task = asyncio.create_task(sink.persist(_signals(3)))
+        async with asyncio.timeout(2):
+            await producer.all_sent.wait()
+            for future in producer.sent:
+                future.set_exception(bus.KafkaError("the broker went away"))
+            assert not await task
+        await sink.drain()
+        await asyncio.sleep(0)  # the callbacks on futures already failed
+        producer.sent.clear()
+        del task
+        gc.collect()  # an unretrieved failure is reported when its future is freed
+    finally:
+        loop.set_exception_handler(None)
+    assert reported == []

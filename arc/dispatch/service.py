@@ -410,15 +410,27 @@ class Dispatcher:
 
     async def _publish(self, states: Sequence[tuple[Incident, bytes]]) -> None:
         """Tell the console which incidents changed (the database has them already)."""
-        if self._producer is None:
+        if self._producer is None or not states:
             return
+        # The projection in PostgreSQL is the record; the console re-reads it. A
+        # failed delivery (the broker replaced, say) is said once per batch, and
+        # retrieved, so that asyncio does not report it as an error of its own.
+        failed: list[BaseException] = []
+
+        def delivered(sent: asyncio.Future[bus.RecordMetadata]) -> None:
+            error = None if sent.cancelled() else sent.exception()
+            if error is not None and not failed:
+                logger.warning("could not publish incident changes: %r", error)
+            if error is not None:
+                failed.append(error)
+
         try:
             for incident, state in states:
-                await self._producer.send(
+                sent = await self._producer.send(
                     self._incidents, value=state, key=incident.account.encode()
                 )
+                sent.add_done_callback(delivered)
         except bus.KafkaError as error:
-            # The projection in PostgreSQL is the record; the console re-reads it.
             logger.warning("could not publish incident changes: %s", error)
 
 

@@ -135,6 +135,12 @@ def _fail_waits(waits: Sequence[asyncio.Future[None]], sent: asyncio.Future[Any]
             future.set_exception(error)
 
 
+def _retrieve(sent: asyncio.Future[Any]) -> None:
+    """Mark a send's failure as seen (asyncio would report it unretrieved)."""
+    if not sent.cancelled():
+        sent.exception()
+
+
 class SignalSink:
     """Produce signals and tell when they are durable; quarantine refused input."""
 
@@ -203,8 +209,10 @@ class SignalSink:
             self._deadlines.append((asyncio.get_running_loop().time() + self._timeout, waits))
             if self._sweeper is None:
                 self._sweeper = asyncio.create_task(self._sweep(), name="durability-timeouts")
+        sent: list[asyncio.Future[bus.RecordMetadata]] = []
         try:
-            sent = [await self._send(s) for s in signals]
+            for signal in signals:
+                sent.append(await self._send(signal))
             if waits:
                 # A commit's notice implies the broker had the signals: a failed
                 # send fails the waits rather than being awaited itself, and the
@@ -222,6 +230,8 @@ class SignalSink:
                 self._listener.forget(ids)
             for future in waits:
                 future.cancel()
+            for sent_future in sent:  # those not awaited: their failure is said here
+                sent_future.add_done_callback(_retrieve)
             logger.warning(
                 "signals %s not durable within %.1fs (%s): not acknowledged",
                 ",".join(ids),
