@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Reinstall when the dependency list changes.
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up demo test lint typecheck unit bench bench-receive bench-broker bench-dispatch bench-console browser clean
+.PHONY: up demo test lint typecheck unit bench bench-receive bench-broker bench-dispatch bench-console bench-soak browser clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -73,6 +73,11 @@ bench-dispatch: $(STAMP)
 # The console: signal→live-queue latency at 1,000 signals/s (about 1 minute).
 bench-console: $(STAMP)
 	$(BIN)/python -m loadtest.console_bench
+
+# The whole centre under a steady 1,000 signals/s for 20 minutes, a line a minute
+# (python -m loadtest.soak --help: longer, other rates). Not part of `make bench`.
+bench-soak: $(STAMP)
+	$(BIN)/python -m loadtest.soak --minutes 20
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
