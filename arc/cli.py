@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
         service = commands.add_parser(name, help=text, description=text + ".")
         # Set by arc up for its children: stop when it dies, even by SIGKILL.
         service.add_argument("--stop-with-parent", type=int, help=argparse.SUPPRESS)
+        # Set by arc up when the broker is its embedded one (arc.process.BrokerErrorsAsWarnings).
+        service.add_argument("--embedded-broker", action="store_true", help=argparse.SUPPRESS)
         if name in ("logwriter", "dispatcher"):
             service.add_argument(
                 "--all-partitions",
@@ -134,7 +136,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         settings = Settings(**overrides)  # type: ignore[arg-type]  # validated by pydantic
     except ValidationError as error:
         parser.error(f"settings: {error}")
-    configure_logging(args.command)
+    configure_logging(args.command, embedded_broker=getattr(args, "embedded_broker", False))
     if getattr(args, "stop_with_parent", None):
         stop_with_parent(args.stop_with_parent)
 

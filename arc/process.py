@@ -58,7 +58,22 @@ def stop_with_parent(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def configure_logging(name: str) -> None:
+class BrokerErrorsAsWarnings(logging.Filter):
+    """aiokafka's errors at WARNING: for the services of ``arc up``'s embedded broker.
+
+    ``arc up`` replaces that broker on purpose (about once a minute under load,
+    arc.embedded.rotation) and reports its failures itself, at ERROR ("the
+    embedded broker died"). Each replacement made every service's aiokafka
+    log its lost connection at ERROR, about 15 lines, for nothing amiss.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.name.startswith("aiokafka"):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def configure_logging(name: str, *, embedded_broker: bool = False) -> None:
     """Log lines on stderr, each with the service's name (``arc up`` relays them)."""
     logging.basicConfig(
         level=logging.INFO,
@@ -67,3 +82,6 @@ def configure_logging(name: str) -> None:
     )
     # aiokafka reports every reconnection attempt at ERROR: one line a retry is enough.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    if embedded_broker:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(BrokerErrorsAsWarnings())

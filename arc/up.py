@@ -256,6 +256,8 @@ class Centre:
             ARC_DATA_DIR=str(settings.data_dir.resolve()),
         )
         parent = ["--stop-with-parent", str(os.getpid())]
+        if self.broker is not None:
+            parent.append("--embedded-broker")  # its failures are arc up's to report
         names = ["logwriter", "dispatcher", "console"] + [
             "receiver" if n == 0 else f"receiver-{n + 1}" for n in range(settings.receivers)
         ]

@@ -49,6 +49,8 @@ def service_of(pid: int) -> str | None:
         return "postgres"
     if "tansu" in text:
         return "broker"
+    if "arc.cli up" in text:
+        return "up"
     for name in _SERVICES:
         if f"arc.cli {name}" in text:
             return name
@@ -74,7 +76,14 @@ def usage(root: int) -> dict[str, Usage]:
         fields = _stat_fields(pid)
         if name is None or fields is None:
             continue
-        cpu[name] += sum(int(v) for v in fields[11:13]) / _CLK_TCK  # utime, stime
+        own = sum(int(v) for v in fields[11:13]) / _CLK_TCK  # utime, stime
+        reaped = sum(int(v) for v in fields[13:15]) / _CLK_TCK  # cutime, cstime
+        if name == "up":
+            # What arc up reaped is the brokers it replaced (no service restarts in
+            # a soak that passes); its own CPU and memory are no service's.
+            cpu["broker"] += reaped
+            continue
+        cpu[name] += own + reaped  # the postmaster reaps the backends that end
         field = "Pss:" if name == "postgres" else "Rss:"
         memory[name] += _memory_kb(pid, field) / 1024
     return {name: Usage(cpu[name], memory[name]) for name in cpu}
