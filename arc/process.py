@@ -29,6 +29,47 @@ CONTROL_PREFIX = "arc-control: "
 LOG_STARTED_OVER = "log-started-over"
 
 
+class SendHold:
+    """Sends held while ``arc up`` replaces its embedded broker, then let go.
+
+    ``hold`` and ``release`` answer HOLD_SENDS and RELEASE_SENDS once
+    ``install``-ed; a sender awaits ``released`` before each send.
+    """
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+
+    @property
+    def held(self) -> bool:
+        """Whether sends wait now."""
+        return not self._open.is_set()
+
+    def hold(self) -> None:
+        """Make new sends wait until ``release``."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Let held and new sends go."""
+        self._open.set()
+
+    async def released(self) -> None:
+        """Return once sends may go (at once when none are held)."""
+        await self._open.wait()
+
+    def install(self) -> None:
+        """Answer ``arc up``'s HOLD_SENDS and RELEASE_SENDS (in the running loop)."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(HOLD_SENDS, self.hold)
+        loop.add_signal_handler(RELEASE_SENDS, self.release)
+
+    def uninstall(self) -> None:
+        """Back to the signals' default action."""
+        loop = asyncio.get_running_loop()
+        for sig in (HOLD_SENDS, RELEASE_SENDS):
+            loop.remove_signal_handler(sig)
+
+
 def control_line(word: str) -> str:
     """The stdout line that tells ``arc up`` ``word``."""
     return CONTROL_PREFIX + word

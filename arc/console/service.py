@@ -28,7 +28,6 @@ from arc.console.app import create_app
 from arc.console.deps import Console
 from arc.console.live import LiveFeed
 from arc.dispatch.commands import CommandClient
-from arc.process import HOLD_SENDS, RELEASE_SENDS
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +100,7 @@ async def run_console(
         await producer.start()
         await commands.start()
         await live.start()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(HOLD_SENDS, commands.hold)
-        loop.add_signal_handler(RELEASE_SENDS, commands.release)
+        commands.sends.install()
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         # uvicorn sets a flag, not an event, once it serves.
         while not server.started and not serving.done():  # noqa: ASYNC110
@@ -119,8 +116,7 @@ async def run_console(
             await serving
         stopping.cancel()
     finally:
-        for sig in (HOLD_SENDS, RELEASE_SENDS):
-            asyncio.get_running_loop().remove_signal_handler(sig)
+        commands.sends.uninstall()
         await live.stop()
         await commands.stop()
         await producer.stop()

@@ -8,8 +8,8 @@ with the rule) by NOTIFY ``arc_commands`` when the change is committed. The
 console and the guards' API use ``CommandClient``: the outcome's future is
 registered before the command is sent, so a quick answer is never missed.
 
-``hold`` makes new commands wait (within their time for an outcome) until
-``release``: ``arc up`` holds the console's commands, as it holds the
+``sends.hold`` makes new commands wait (within their time for an outcome)
+until ``sends.release``: ``arc up`` holds the console's commands, as it holds the
 receivers' signals, while it replaces the embedded broker, so that no
 command reaches the old broker after its log was found fully read.
 """
@@ -30,6 +30,7 @@ from arc import bus
 from arc.dispatch.engine import Command
 from arc.dispatch.lifecycle import Kind, Role
 from arc.dispatch.store import COMMANDS_CHANNEL
+from arc.process import SendHold
 
 
 class CommandTimeout(Exception):
@@ -45,16 +46,7 @@ class CommandClient:
         self._topic = topic
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._conn: asyncpg.Connection[asyncpg.Record] | None = None
-        self._open = asyncio.Event()
-        self._open.set()
-
-    def hold(self) -> None:
-        """Make new commands wait until ``release`` (or fail past their time)."""
-        self._open.clear()
-
-    def release(self) -> None:
-        """Let held and new commands go."""
-        self._open.set()
+        self.sends = SendHold()  # held while arc up replaces the embedded broker
 
     async def start(self) -> None:
         """Listen for outcomes."""
@@ -90,7 +82,7 @@ class CommandClient:
     ) -> dict[str, Any]:
         """Send one command; return its outcome: ``ok``, or ``rule`` and ``message``.
 
-        ``within``: seconds for the outcome, a hold (``hold``) and the send included.
+        ``within``: seconds for the outcome, a hold (``sends``) and the send included.
         """
         command = Command(
             command_id=uuid.uuid4(),
@@ -107,7 +99,7 @@ class CommandClient:
         self._waiting[key] = future
         try:
             async with asyncio.timeout(within):
-                await self._open.wait()
+                await self.sends.released()
                 await self._producer.send_and_wait(
                     self._topic, value=orjson.dumps(command.to_json()), key=account.encode()
                 )

@@ -17,7 +17,8 @@ sends again, and the log writer stores the retransmission once.
 Refused input goes to ``arc.quarantine`` without waiting: nothing is
 acknowledged for it, and the device's retry brings it again if it is lost.
 
-``hold`` makes new sends wait (at most ``timeout``) until ``release``: ``arc
+``sends.hold`` makes new sends wait (at most ``timeout``) until
+``sends.release``: ``arc
 up`` holds the receivers while it replaces the embedded broker, so that
 nothing reaches the old broker after its log was found fully stored.
 """
@@ -39,6 +40,7 @@ from arc import bus, db
 from arc.config import AckPolicy
 from arc.db import DURABLE_CHANNEL
 from arc.model import QuarantineMessage, SignalMessage, encode
+from arc.process import SendHold
 
 logger = logging.getLogger(__name__)
 
@@ -175,22 +177,13 @@ class SignalSink:
             collections.deque()
         )
         self._sweeper: asyncio.Task[None] | None = None
-        self._open = asyncio.Event()
-        self._open.set()
-
-    def hold(self) -> None:
-        """Make new sends wait until ``release`` (or fail past the timeout)."""
-        self._open.clear()
-
-    def release(self) -> None:
-        """Let held and new sends go."""
-        self._open.set()
+        self.sends = SendHold()  # held while arc up replaces the embedded broker
 
     async def _until_open(self) -> bool:
-        if self._open.is_set():
+        if not self.sends.held:
             return True
         try:
-            await asyncio.wait_for(self._open.wait(), self._timeout)
+            await asyncio.wait_for(self.sends.released(), self._timeout)
         except TimeoutError:
             return False
         return True
@@ -275,7 +268,7 @@ class SignalSink:
     async def _quarantine(self, message: QuarantineMessage) -> None:
         try:
             async with asyncio.timeout(self._timeout):
-                await self._open.wait()
+                await self.sends.released()
                 await (await self._producer.send(self._quarantine_topic, encode(message)))
         except (TimeoutError, bus.KafkaError) as error:
             # The device was not acknowledged, so it sends again; say what was lost.

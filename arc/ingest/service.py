@@ -12,7 +12,6 @@ from arc.accounts.service import key_box
 from arc.config import AckPolicy, Settings
 from arc.ingest.dc09_server import Dc09Receiver, serve_dc09
 from arc.ingest.durability import DurableListener, SignalSink
-from arc.process import HOLD_SENDS, RELEASE_SENDS
 from protocols.dc09_receiver import TimestampPolicy
 
 logger = logging.getLogger(__name__)
@@ -72,9 +71,7 @@ async def run_receiver(
         signals_topic=topic_prefix + bus.SIGNALS,
         quarantine_topic=topic_prefix + bus.QUARANTINE,
     )
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(HOLD_SENDS, sink.hold)
-    loop.add_signal_handler(RELEASE_SENDS, sink.release)
+    sink.sends.install()
     receiver = Dc09Receiver(accounts=cache.get, sink=sink, policy=policy)
     endpoints = await serve_dc09(receiver, host=settings.listen_host, port=settings.dc09_port)
     announce(endpoints.describe())
@@ -82,8 +79,7 @@ async def run_receiver(
     try:
         await stop.wait()
     finally:
-        for sig in (HOLD_SENDS, RELEASE_SENDS):
-            loop.remove_signal_handler(sig)
+        sink.sends.uninstall()
         await endpoints.close(grace=settings.ack_timeout)
         await sink.drain(within=settings.ack_timeout)
         await producer.stop()

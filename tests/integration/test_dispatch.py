@@ -448,14 +448,14 @@ async def test_a_held_command_waits_for_the_release_and_one_held_too_long_is_not
             within=within,
         )
 
-    commands.hold()  # as arc up does while it replaces the embedded broker
+    commands.sends.hold()  # as arc up does while it replaces the embedded broker
     with pytest.raises(CommandTimeout):
         await take(within=0.3)
     waiting = asyncio.ensure_future(take())
     await asyncio.sleep(1.0)  # the dispatcher answers a sent command within a pace or two
     assert not waiting.done()
     assert await centre.admin.fetchval("SELECT count(*) FROM incident_log") == 1
-    commands.release()
+    commands.sends.release()
     assert (await asyncio.wait_for(waiting, 10))["ok"]
     # Only the released one was sent: the one held too long never was.
     kinds = [r["kind"] for r in await centre.admin.fetch("SELECT kind FROM incident_log")]
