@@ -408,7 +408,6 @@ class Centre:
             return
         conn = await db.connect(self._admin_dsn)
         restarted: list[Child] = []
-        replaced = False
         failed: Exception | None = None
         held_at = time.monotonic()
         try:
@@ -426,7 +425,6 @@ class Centre:
             else:
                 try:
                     await self._new_broker()
-                    replaced = True
                     await rotation.start_positions_over(conn)
                     restarted = await self._start_readers_over(readers, conn)
                 except Exception as error:  # the old broker is gone: see below
@@ -453,7 +451,7 @@ class Centre:
             return
         for child in restarted:
             await self._until_ready(child)
-        if replaced:
+        if not late:
             logger.info(
                 "started the embedded broker afresh: a partition held %d records or more,"
                 " all of them stored (%.1fs with the receivers held; %s)",

@@ -53,7 +53,7 @@ from loadtest.simulator import (
 ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 20.0  # for a server to say it listens
 STOP_SECONDS = 5.0  # for it to exit after SIGTERM, before SIGKILL
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ async def measure(
 # -- CPU accounting ---------------------------------------------------------
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -134,7 +134,7 @@ def process_tree(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            fields = _stat_fields(int(entry.name))
+            fields = stat_fields(int(entry.name))
             if fields is not None:
                 children.setdefault(int(fields[1]), []).append(int(entry.name))
     tree, todo = [], [pid]
@@ -153,11 +153,11 @@ def cpu_seconds(pid: int) -> float:
     """
     ticks = 0
     for member in process_tree(pid):
-        fields = _stat_fields(member)
+        fields = stat_fields(member)
         if fields is not None:
             # utime, stime, cutime, cstime: fields 14-17 of proc(5), 11-14 here.
             ticks += sum(int(v) for v in fields[11:15])
-    return ticks / _CLK_TCK
+    return ticks / CLK_TCK
 
 
 def _own_cpu() -> float:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from loadtest.receive_bench import _CLK_TCK, _stat_fields, arc_target, measure, process_tree
+from loadtest.receive_bench import CLK_TCK, arc_target, measure, process_tree, stat_fields
 from loadtest.simulator import LedgerEntry, SimulatorConfig
 
 MAX_MINUTES = 7 * 24 * 60  # a week: every loop here is bounded
@@ -73,11 +73,11 @@ def usage(root: int) -> dict[str, Usage]:
     memory: dict[str, float] = defaultdict(float)
     for pid in process_tree(root):
         name = service_of(pid)
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         if name is None or fields is None:
             continue
-        own = sum(int(v) for v in fields[11:13]) / _CLK_TCK  # utime, stime
-        reaped = sum(int(v) for v in fields[13:15]) / _CLK_TCK  # cutime, cstime
+        own = sum(int(v) for v in fields[11:13]) / CLK_TCK  # utime, stime
+        reaped = sum(int(v) for v in fields[13:15]) / CLK_TCK  # cutime, cstime
         if name == "up":
             # What arc up reaped is the brokers it replaced (no service restarts in
             # a soak that passes); its own CPU and memory are no service's.

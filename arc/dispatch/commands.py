@@ -9,8 +9,8 @@ console and the guards' API use ``CommandClient``: the outcome's future is
 registered before the command is sent, so a quick answer is never missed.
 
 ``sends.hold`` makes new commands wait (within their time for an outcome)
-until ``sends.release``: ``arc up`` holds the console's commands, as it holds the
-receivers' signals, while it replaces the embedded broker, so that no
+until ``sends.release``: ``arc up`` holds the console's commands, as it holds
+the receivers' signals, while it replaces the embedded broker, so that no
 command reaches the old broker after its log was found fully read.
 """
 

@@ -415,14 +415,14 @@ class Dispatcher:
         # The projection in PostgreSQL is the record; the console re-reads it. A
         # failed delivery (the broker replaced, say) is said once per batch, and
         # retrieved, so that asyncio does not report it as an error of its own.
-        failed: list[BaseException] = []
+        said = False
 
         def delivered(sent: asyncio.Future[bus.RecordMetadata]) -> None:
+            nonlocal said
             error = None if sent.cancelled() else sent.exception()
-            if error is not None and not failed:
+            if error is not None and not said:
                 logger.warning("could not publish incident changes: %r", error)
-            if error is not None:
-                failed.append(error)
+                said = True
 
         try:
             for incident, state in states:

@@ -18,9 +18,9 @@ Refused input goes to ``arc.quarantine`` without waiting: nothing is
 acknowledged for it, and the device's retry brings it again if it is lost.
 
 ``sends.hold`` makes new sends wait (at most ``timeout``) until
-``sends.release``: ``arc
-up`` holds the receivers while it replaces the embedded broker, so that
-nothing reaches the old broker after its log was found fully stored.
+``sends.release``: ``arc up`` holds the receivers while it replaces the
+embedded broker, so that nothing reaches the old broker after its log was
+found fully stored.
 """
 
 from __future__ import annotations
