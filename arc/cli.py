@@ -125,7 +125,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """Run ``arc up`` or one service until it is told to stop."""
     from pydantic import ValidationError
 
-    from arc.process import configure_logging, stop_with_parent
+    from arc.process import configure_logging, settle_heap, stop_with_parent
 
     overrides: dict[str, object] = {}
     for flag in ("data_dir", "dc09_port", "http_port"):
@@ -140,7 +140,13 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if getattr(args, "stop_with_parent", None):
         stop_with_parent(args.stop_with_parent)
 
+    settled = False
+
     def announce(line: str) -> None:
+        nonlocal settled
+        if not settled:  # its first line: the service is ready
+            settle_heap()
+            settled = True
         print(line, flush=True)
 
     # uvloop: the services spend most of their time in the event loop, which

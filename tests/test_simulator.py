@@ -8,6 +8,7 @@ can: dropping answers, hanging up, NAKing, answering the wrong message.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
 import socket
@@ -219,6 +220,21 @@ async def test_every_message_is_acked(transport: str, aes: bool) -> None:
         else:
             assert entry.data.startswith(f"#{entry.account}|")
         assert datetime.fromisoformat(entry.device_time).tzinfo is not None
+
+
+@pytest.mark.asyncio
+async def test_during_a_run_the_collector_walks_neither_what_was_there_nor_the_ledger() -> None:
+    # A full collection walking them was measured as ACK latency, growing with the run.
+    async with dc09_server() as (_receiver, port):
+        running = asyncio.create_task(run(config(port, seconds=1.0)))
+        await asyncio.sleep(0.7)
+        frozen_while_running = gc.get_freeze_count()
+        gc.collect()
+        tracked_entries = sum(isinstance(o, LedgerEntry) for o in gc.get_objects())
+        result = await running
+    assert frozen_while_running > 1_000 and gc.get_freeze_count() == 0
+    assert len(result.ledger) > 20 and tracked_entries == 0  # plain tuples until the end
+    assert gc.is_tracked(result.ledger[0])  # the result's entries are ordinary objects
 
 
 @pytest.mark.asyncio
