@@ -94,8 +94,8 @@ def settle_heap() -> None:
     Modules, pools and caches live as long as the process: frozen, no
     collection walks them again (unfrozen, each full collection did, 50-90 ms
     in the receiver's ACK path). A young generation of ``YOUNG_GENERATION``
-    objects instead of 700 lets most of a signal's objects (alive the 15-30 ms
-    to its ACK) die before a collection sees them, so fewer reach the older
+    objects instead of 700 lets most of a signal's objects (alive until its
+    ACK, 15-100 ms) die before a collection sees them, so fewer reach the older
     generations, where collections cost the most (docs/benchmarks.md,
     "The garbage collector").
     """

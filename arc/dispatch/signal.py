@@ -10,7 +10,6 @@ import orjson
 
 from protocols.events import EventClass, Qualifier
 
-
 # Members by value: a dict lookup costs a third of calling the enum, once a signal.
 _QUALIFIERS = {q.value: q for q in Qualifier}
 _EVENT_CLASSES = {c.value: c for c in EventClass}
