@@ -196,8 +196,9 @@ class LedgerEntry:
     retransmissions: int
 
 
-# A ledger entry while the run goes on: a plain tuple of strings and numbers,
-# which the garbage collector stops tracking after its first collection.
+# A ledger entry while the run goes on (LedgerEntry's fields, in its order): a
+# plain tuple of strings and numbers, which the garbage collector stops
+# tracking after its first collection.
 # LedgerEntry objects (tracked, like any instance) made full collections walk
 # the whole ledger, pauses that grew with the run and were measured as ACK
 # latency: 120 ms on average four minutes into a soak.
@@ -770,12 +771,12 @@ async def run(config: SimulatorConfig, *, stop: asyncio.Event | None = None) -> 
     # during the run walks it (a soak's earlier windows' ledger, say).
     gc.freeze()
     try:
-        return await _run(config, stop)
+        return await _run_panels(config, stop)
     finally:
         gc.unfreeze()
 
 
-async def _run(config: SimulatorConfig, stop: asyncio.Event | None) -> SimulatorResult:
+async def _run_panels(config: SimulatorConfig, stop: asyncio.Event | None) -> SimulatorResult:
     began = time.monotonic()
     state = _Run(config)
     accounts = config.accounts()
