@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -72,7 +73,10 @@ _LOG_CHECK_EVERY = 10.0  # seconds between looks at the embedded broker's log le
 # are held (they answer late, within the ACK timeout), and the pause before
 # trying again when they did not.
 _DRAIN_WITHIN = 3.0
-_DRAIN_POLL = 0.02  # seconds between two looks, the receivers held meanwhile
+_DRAIN_POLL = 0.005  # seconds between two looks, the receivers held meanwhile
+# Seconds the dispatcher stores every site state with each batch before the receivers
+# are held (it does so for STORE_NOW_FOR seconds, arc.dispatch.service).
+_STORE_AHEAD = 0.3
 _ROTATION_RETRY = 30.0
 # Seconds a reader gets to start over on the new log in place, before it is restarted.
 _START_OVER_WITHIN = 3.0
@@ -384,9 +388,10 @@ class Centre:
                 await self._until_ready(child)
 
     async def _new_broker(self) -> None:
-        """Stop the broker; start an empty one on the same port, with the topics."""
+        """Kill the broker; start an empty one on the same port, with the topics."""
         assert self.broker is not None  # noqa: S101 - only called for the embedded broker
-        await asyncio.to_thread(self.broker.stop)
+        # Called once the readers stored its whole log: nothing in it is needed.
+        await asyncio.to_thread(functools.partial(self.broker.stop, discard=True))
         broker = await self._start_broker()
         await bus.ensure_topics(broker.bootstrap, self._topics)
 
@@ -406,37 +411,50 @@ class Centre:
         if not all(child.serving for child in (*senders, *readers)):
             # One is starting (or dead): it may not handle the signals yet. The next look.
             return
-        conn = await db.connect(self._admin_dsn)
+        dispatchers = [c for c in readers if c.name == "dispatcher"]
+        # Its site states are held up to a second: stored with every batch from
+        # now, they are at most a batch behind when the receivers are held.
+        self._signal(dispatchers, STORE_NOW)
+        await asyncio.sleep(_STORE_AHEAD)
+        if not self.broker.running or not all(c.serving for c in (*senders, *readers)):
+            return  # one ended meanwhile: a new one may not handle the signals yet
         restarted: list[Child] = []
         failed: Exception | None = None
-        held_at = time.monotonic()
-        try:
-            self._signal(senders, HOLD_SENDS)
-            self._signal([c for c in readers if c.name == "dispatcher"], STORE_NOW)
-            late = await self._until_stored(conn)
-            if late:
-                logger.warning(
-                    "the embedded broker's log is long, but not all of it is stored (%s):"
-                    " trying again in %.0fs",
-                    "; ".join(late[:4]),
-                    _ROTATION_RETRY,
-                )
-                self._log_check_at = time.monotonic() + _ROTATION_RETRY
-            else:
-                try:
-                    await self._new_broker()
-                    await rotation.start_positions_over(conn)
-                    restarted = await self._start_readers_over(readers, conn)
-                except Exception as error:  # the old broker is gone: see below
-                    failed = error
-        finally:
-            # The readers read the new log from its start (those restarted once
-            # they are up): what the receivers send from now on waits there for them.
-            # Not after a failure: a reader may still be at an old offset.
-            if failed is None:
-                self._signal(senders, RELEASE_SENDS)
-            held = time.monotonic() - held_at
-            await conn.close()
+        async with contextlib.AsyncExitStack() as opened:
+            conn = await db.connect(self._admin_dsn)
+            opened.push_async_callback(conn.close)
+            # Started before the hold: a client's start took 15-25 ms of it.
+            log = await opened.enter_async_context(
+                bus.LogEnds(self.broker.bootstrap, rotation.READERS)
+            )
+            held_at = time.monotonic()
+            try:
+                self._signal(senders, HOLD_SENDS)
+                self._signal(dispatchers, STORE_NOW)  # and its next batch at once
+                late = await self._until_stored(conn, log)
+                await log.stop()  # before its broker goes
+                if late:
+                    logger.warning(
+                        "the embedded broker's log is long, but not all of it is stored (%s):"
+                        " trying again in %.0fs",
+                        "; ".join(late[:4]),
+                        _ROTATION_RETRY,
+                    )
+                    self._log_check_at = time.monotonic() + _ROTATION_RETRY
+                else:
+                    try:
+                        await self._new_broker()
+                        await rotation.start_positions_over(conn)
+                        restarted = await self._start_readers_over(readers, conn)
+                    except Exception as error:  # the old broker is gone: see below
+                        failed = error
+            finally:
+                # The readers read the new log from its start (those restarted once
+                # they are up): what the receivers send from now on waits there for them.
+                # Not after a failure: a reader may still be at an old offset.
+                if failed is None:
+                    self._signal(senders, RELEASE_SENDS)
+                held = time.monotonic() - held_at
         if failed is not None:
             # Whatever is missing (a topic, a stored position at 0, a reader told),
             # the way back is the one of a broker that died: every service
@@ -454,7 +472,7 @@ class Centre:
         if not late:
             logger.info(
                 "started the embedded broker afresh: a partition held %d records or more,"
-                " all of them stored (%.1fs with the receivers held; %s)",
+                " all of them stored (%.2fs with the receivers held; %s)",
                 limit,
                 held,
                 f"restarted {', '.join(c.name for c in restarted)}, back after"
@@ -490,14 +508,13 @@ class Centre:
         return stuck
 
     async def _until_stored(
-        self, conn: db.Connection, *, within: float = _DRAIN_WITHIN
+        self, conn: db.Connection, log: bus.LogEnds, *, within: float = _DRAIN_WITHIN
     ) -> list[str]:
         """Wait until the readers stored the broker's whole log and it stays put; who is late."""
-        assert self.broker is not None  # noqa: S101 - only called for the embedded broker
         deadline = time.monotonic() + within
         previous: rotation.Ends | None = None
         while True:
-            ends = await bus.log_ends(self.broker.bootstrap, rotation.READERS)
+            ends = await log.now()
             late = rotation.behind(ends, await rotation.stored_positions(conn))
             if not late and (ends == previous or within == 0.0):
                 return []

@@ -245,11 +245,11 @@ async def arc_target(config: SimulatorConfig) -> AsyncIterator[Endpoint]:
     The embedded PostgreSQL and broker are started by ``arc up`` itself, so the
     CPU of the whole centre (receiver, log writer, database, broker) is counted.
     ``ARC_ACK_POLICY`` (default ``database``, as ``arc up`` chooses with the
-    embedded broker) and ``ARC_BROKER_LOG_LIMIT`` are taken from this process's
-    environment; no other ``ARC_*`` variable.
+    embedded broker), ``ARC_BROKER_LOG_LIMIT`` and ``ARC_BROKER_LOG_INTERVAL`` are
+    taken from this process's environment; no other ``ARC_*`` variable.
     """
     data = Path(tempfile.mkdtemp(prefix="arc-bench-"))
-    passed = ("ARC_ACK_POLICY", "ARC_BROKER_LOG_LIMIT")
+    passed = ("ARC_ACK_POLICY", "ARC_BROKER_LOG_LIMIT", "ARC_BROKER_LOG_INTERVAL")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARC_") or k in passed}
     env["ARC_DATA_DIR"] = str(data)
     key = f"ascii:{config.key}" if config.aes and ":" not in config.key else config.key

@@ -62,6 +62,9 @@ GROUP = "arc-dispatcher"
 # Seconds a dispatcher writes its site states with every batch once arc up asks
 # (store_now): longer than arc up waits for them (arc.up._DRAIN_WITHIN).
 STORE_NOW_FOR = 5.0
+# Seconds a dispatcher reads without PACE once arc up asks: it holds the receivers
+# after asking (arc.up._STORE_AHEAD) until the dispatcher stored the log's end.
+UNPACED_FOR = 1.0
 _TICK = 1.0  # seconds between runs of the clock (supervision, escalation)
 _REFRESH = 60.0  # reload the rules at least this often, should a notice be lost
 
@@ -109,6 +112,8 @@ class Dispatcher:
         self.rules_changed = asyncio.Event()
         # Until when every batch writes every held site state (see store_now).
         self._store_all_until = 0.0
+        self._unpaced_until = 0.0  # until when batches follow without PACE (store_now)
+        self._woken = asyncio.Event()  # set by store_now: the next batch at once
         # Set when the broker's log was replaced by an empty one (see start_over).
         self.log_replaced = asyncio.Event()
         self._on_start_over = on_start_over
@@ -278,9 +283,15 @@ class Dispatcher:
             # Batches at most every PACE: a transaction, a fetch and a publish
             # per batch are what the dispatcher costs the database and the
             # broker, whose cores the receive path needs for its ACKs.
-            rest = PACE - (asyncio.get_running_loop().time() - began)
-            if rest > 0 and not stop.is_set():
-                await asyncio.sleep(rest)
+            now = asyncio.get_running_loop().time()
+            rest = PACE - (now - began)
+            # No pause for a moment after STORE_NOW, and STORE_NOW or a replaced log
+            # ends one: arc up holds the receivers until the dispatcher stored the
+            # log's end, and again until it started over on the new one.
+            if rest > 0 and not stop.is_set() and now >= self._unpaced_until:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), rest)
+            self._woken.clear()
         await self.flush()
 
     def store_now(self, *, within: float = STORE_NOW_FOR) -> None:
@@ -290,7 +301,15 @@ class Dispatcher:
         broker log before replacing it: site states are otherwise held for up
         to a second, and the receivers are held meanwhile.
         """
-        self._store_all_until = asyncio.get_running_loop().time() + within
+        now = asyncio.get_running_loop().time()
+        self._store_all_until = now + within
+        self._unpaced_until = now + UNPACED_FOR
+        self._woken.set()
+
+    def replace_log(self) -> None:
+        """Start over at the next batch, at once: arc up holds the receivers until then."""
+        self.log_replaced.set()
+        self._woken.set()
 
     def start_over(self) -> None:
         """Read every partition from offset 0: ``arc up`` replaced the broker's log.
@@ -566,7 +585,7 @@ async def run_dispatcher(
     )
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(STORE_NOW, dispatcher.store_now)
-    loop.add_signal_handler(LOG_STARTS_OVER, dispatcher.log_replaced.set)
+    loop.add_signal_handler(LOG_STARTS_OVER, dispatcher.replace_log)
     await producer.start()
     watching = asyncio.create_task(_watch_rules(dsn, dispatcher.rules_changed, stop))
     try:

@@ -100,3 +100,19 @@ async def test_send_to_a_stopped_broker_fails_within_a_hard_bound(topic_prefix: 
             assert loop.time() - started < 5
         finally:
             await producer.stop()
+
+
+@pytest.mark.asyncio
+async def test_log_ends_looks_again_with_the_same_client(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    topic = topic_prefix + "ends"
+    await bus.ensure_topics(kafka_bootstrap, {topic: 2})
+    async with bus.LogEnds(kafka_bootstrap, [topic]) as log:
+        assert await log.now() == {(topic, 0): 0, (topic, 1): 0}
+        async with bus.make_producer(kafka_bootstrap) as producer:
+            for n in range(3):
+                await producer.send_and_wait(topic, b"%d" % n, partition=1)
+        assert await log.now() == {(topic, 0): 0, (topic, 1): 3}
+        await log.stop()  # before the with ends it: stopping again does nothing
+    assert await bus.log_ends(kafka_bootstrap, [topic]) == {(topic, 0): 0, (topic, 1): 3}

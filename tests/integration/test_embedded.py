@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import time
 from pathlib import Path
@@ -78,6 +79,17 @@ def test_embedded_broker_answers_and_stops() -> None:
         assert host == "127.0.0.1"
         assert kafka_answers(host, int(port), timeout=1)
     assert not kafka_answers(host, int(port), timeout=1)
+    assert not broker.running
+
+
+def test_a_discarded_broker_is_killed_at_once() -> None:
+    """What arc up does to a broker whose log is stored (arc.up._new_broker)."""
+    broker = EmbeddedBroker()
+    broker.start()
+    process = broker._process
+    assert process is not None
+    broker.stop(discard=True)
+    assert process.returncode == -signal.SIGKILL  # not asked to stop first
     assert not broker.running
 
 

@@ -8,6 +8,7 @@ reader that never answers can be had at will.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +19,7 @@ from pydantic import SecretStr
 
 from arc import bus, db
 from arc.config import Settings
+from arc.dispatch import service
 from arc.dispatch.service import Dispatcher, make_engine
 from arc.embedded import EmbeddedBroker, rotation
 from arc.logwriter.writer import LogWriter, targets
@@ -27,6 +29,7 @@ from arc.process import (
     LOG_STARTED_OVER,
     LOG_STARTS_OVER,
     RELEASE_SENDS,
+    STORE_NOW,
     control_line,
 )
 from arc.up import Centre, Child
@@ -36,12 +39,14 @@ from tests.integration.up_helpers import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio, pytest.mark.timeout(90)]
 
-# A reader that answers LOG_STARTS_OVER as the log writer and the dispatcher do.
+# A reader that answers LOG_STARTS_OVER as the log writer and the dispatcher do,
+# and lives through the dispatcher's STORE_NOW.
 _ANSWERS = f"""
 import signal, sys, time
 def started_over(*_):
     print({control_line(LOG_STARTED_OVER)!r}, flush=True)
 signal.signal({int(LOG_STARTS_OVER)}, started_over)
+signal.signal({int(STORE_NOW)}, lambda *_: None)
 print("reader: consuming", flush=True)
 while True:
     time.sleep(1)
@@ -204,6 +209,57 @@ async def test_a_failure_once_the_new_broker_is_up_starts_every_service_again_in
         old_broker.stop()
 
 
+async def test_a_reader_that_ends_before_the_hold_holds_nothing_and_keeps_the_broker(
+    dbs: Databases, database_url: str, tmp_path: Path
+) -> None:
+    """arc up asks the dispatcher to store its site states, then holds: not if one ended meanwhile.
+
+    Its successor might not handle the signals yet (their default action ends a process).
+    """
+    # Both readers stored the log's one signal: it is due for replacement.
+    await dbs.owner.execute(
+        "INSERT INTO logwriter_state (topic, shard, next_offset, chain_seq, chain_hash)"
+        " VALUES ($1, 0, 1, 1, '\\x00')",
+        bus.SIGNALS,
+    )
+    await dbs.owner.execute(
+        "INSERT INTO dispatcher_state (topic, shard, next_offset) VALUES ($1, 0, 1)", bus.SIGNALS
+    )
+    settings = Settings(
+        data_dir=tmp_path, ack_timeout=1.0, broker_log_limit=1, broker_log_interval=0
+    )
+    centre = Centre(settings, lambda _: None)
+    centre._admin_dsn = SecretStr(database_url)
+    broker = await centre._start_broker()
+    told = tmp_path / "told"
+    receiver = Child("receiver", [sys.executable, "-c", _SENDER], {"TOLD": str(told)})
+    # Ended by STORE_NOW, as a dispatcher that had not yet set its handlers would be.
+    ending = _child(
+        "dispatcher", "print('reader: consuming', flush=True)\nimport time\ntime.sleep(60)"
+    )
+    centre.children = [_child("logwriter", _ANSWERS), ending, receiver]
+    try:
+        await bus.ensure_topics(broker.bootstrap, centre._topics)
+        async with bus.make_producer(broker.bootstrap) as producer:
+            await producer.send_and_wait(bus.SIGNALS, encode(signal_message(0)), partition=0)
+        for child in centre.children:
+            await child.start(lambda _: None)
+        async with asyncio.timeout(20):
+            for child in centre.children:
+                await child.ready.wait()
+        async with asyncio.timeout(30):
+            await centre._keep_broker_log_short()
+        assert not ending.serving
+        assert not told.exists()  # the receiver was never held
+        assert centre.broker is broker and broker.running
+        ends = await bus.log_ends(broker.bootstrap, [bus.SIGNALS])
+        assert ends[(bus.SIGNALS, 0)] == 1  # its log kept, though stored and due
+    finally:
+        for child in centre.children:
+            await child.stop(within=5.0)
+        broker.stop()
+
+
 # Signals in the old log, and in the new one: past the old log's end, so a reader
 # that read on at its old offset would skip the new log's first records.
 OLD, NEW = 10, 12
@@ -343,6 +399,67 @@ async def test_the_dispatcher_reads_a_replaced_log_from_its_start_in_place(
         )
         assert stored == NEW
     finally:
+        await consumer.stop()
+        await pool.close()
+        own.stop()
+
+
+async def test_store_now_and_a_replaced_log_cut_the_dispatchers_pause_short(
+    dbs: Databases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """arc up holds the receivers until the dispatcher stored the log's end: no pace waited out."""
+    monkeypatch.setattr(service, "PACE", 30.0)  # a pause the bounds below would see
+    monkeypatch.setattr(service, "UNPACED_FOR", 0.5)
+    await dbs.owner.executemany(
+        "INSERT INTO accounts (account, name) VALUES ($1, 'shop')",
+        [(f"A{n:04d}",) for n in range(3)],
+    )
+    own = _OwnBroker(tmp_path)
+    pool = await db.create_pool(dbs.app_dsn, max_size=2, session_reset=False)
+    consumer = bus.make_consumer(own.bootstrap, group_id=None, fetch_max_wait_ms=20)
+    started_over = asyncio.Event()
+    dispatcher = Dispatcher(
+        pool=pool,
+        consumer=consumer,
+        producer=None,
+        engine=make_engine(Settings()),
+        signals_topic=bus.SIGNALS,
+        commands_topic=bus.COMMANDS,
+        incidents_topic=bus.INCIDENTS,
+        on_start_over=started_over.set,
+    )
+    counted = "SELECT count(DISTINCT signal_id) FROM incident_log WHERE signal_id IS NOT NULL"
+
+    async def dispatched(count: int) -> None:
+        async def check() -> bool:
+            return bool(await dbs.owner.fetchval(counted) >= count)
+
+        await until(check, within=10, what=f"{count} signals dispatched")
+
+    running: asyncio.Task[None] | None = None
+    try:
+        await bus.ensure_topics(own.bootstrap)
+        await dispatcher.load_rules()
+        await consumer.start()
+        consumer.assign([bus.TopicPartition(t, 0) for t in (bus.SIGNALS, bus.COMMANDS)])
+        await dispatcher.resume([0])
+        running = asyncio.create_task(dispatcher.run(asyncio.Event()))
+        await own.send(range(1))
+        await dispatched(1)  # its batch written, the loop pauses for a pace
+        await own.send(range(1, 2))
+        dispatcher.store_now()
+        await dispatched(2)
+        await asyncio.sleep(1.0)  # the unpaced moment over
+        await own.send(range(2, 3))
+        await dispatched(3)  # and the loop pauses again
+        dispatcher.replace_log()
+        async with asyncio.timeout(10):
+            await started_over.wait()
+    finally:
+        if running is not None:  # a stop would wait out the pace
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
         await consumer.stop()
         await pool.close()
         own.stop()
