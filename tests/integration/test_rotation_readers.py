@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
@@ -151,11 +152,10 @@ async def test_a_reader_that_does_not_start_over_in_place_is_restarted_at_offset
             await child.stop(within=5.0)
 
 
-async def test_a_failure_once_the_new_broker_is_up_starts_every_service_again_in_order(
-    dbs: Databases, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The receivers are not released to the new log while a reader may be at an old offset."""
-    # Both readers stored the old log's one signal: it may be replaced.
+async def _centre_due_for_a_new_broker(
+    dbs: Databases, database_url: str, tmp_path: Path
+) -> tuple[Centre, EmbeddedBroker]:
+    """A centre whose broker holds one signal that both readers stored: it may be replaced."""
     await dbs.owner.execute(
         "INSERT INTO logwriter_state (topic, shard, next_offset, chain_seq, chain_hash)"
         " VALUES ($1, 0, 1, 1, '\\x00')",
@@ -169,8 +169,31 @@ async def test_a_failure_once_the_new_broker_is_up_starts_every_service_again_in
     )
     centre = Centre(settings, lambda _: None)
     centre._admin_dsn = SecretStr(database_url)
-    old_broker = await centre._start_broker()
-    centre._broker_port = old_broker.port
+    broker = await centre._start_broker()
+    centre._broker_port = broker.port
+    try:
+        await bus.ensure_topics(broker.bootstrap, centre._topics)
+        async with bus.make_producer(broker.bootstrap) as producer:
+            await producer.send_and_wait(bus.SIGNALS, encode(signal_message(0)), partition=0)
+    except BaseException:
+        broker.stop()
+        raise
+    return centre, broker
+
+
+async def _start_children(centre: Centre) -> None:
+    for child in centre.children:
+        await child.start(lambda _: None)
+    async with asyncio.timeout(20):
+        for child in centre.children:
+            await child.ready.wait()
+
+
+async def test_a_failure_once_the_new_broker_is_up_starts_every_service_again_in_order(
+    dbs: Databases, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receivers are not released to the new log while a reader may be at an old offset."""
+    centre, old_broker = await _centre_due_for_a_new_broker(dbs, database_url, tmp_path)
     told = tmp_path / "told"
     receiver = Child("receiver", [sys.executable, "-c", _SENDER], {"TOLD": str(told)})
     centre.children = [_child("logwriter", _ANSWERS), _child("dispatcher", _ANSWERS), receiver]
@@ -180,14 +203,7 @@ async def test_a_failure_once_the_new_broker_is_up_starts_every_service_again_in
 
     monkeypatch.setattr(rotation, "start_positions_over", the_database_goes_away)
     try:
-        await bus.ensure_topics(old_broker.bootstrap, centre._topics)
-        async with bus.make_producer(old_broker.bootstrap) as producer:
-            await producer.send_and_wait(bus.SIGNALS, encode(signal_message(0)), partition=0)
-        for child in centre.children:
-            await child.start(lambda _: None)
-        async with asyncio.timeout(20):
-            for child in centre.children:
-                await child.ready.wait()
+        await _start_children(centre)
         first = {child.name: child.process for child in centre.children}
         async with asyncio.timeout(60):
             await centre._keep_broker_log_short()
@@ -216,21 +232,7 @@ async def test_a_reader_that_ends_before_the_hold_holds_nothing_and_keeps_the_br
 
     Its successor might not handle the signals yet (their default action ends a process).
     """
-    # Both readers stored the log's one signal: it is due for replacement.
-    await dbs.owner.execute(
-        "INSERT INTO logwriter_state (topic, shard, next_offset, chain_seq, chain_hash)"
-        " VALUES ($1, 0, 1, 1, '\\x00')",
-        bus.SIGNALS,
-    )
-    await dbs.owner.execute(
-        "INSERT INTO dispatcher_state (topic, shard, next_offset) VALUES ($1, 0, 1)", bus.SIGNALS
-    )
-    settings = Settings(
-        data_dir=tmp_path, ack_timeout=1.0, broker_log_limit=1, broker_log_interval=0
-    )
-    centre = Centre(settings, lambda _: None)
-    centre._admin_dsn = SecretStr(database_url)
-    broker = await centre._start_broker()
+    centre, broker = await _centre_due_for_a_new_broker(dbs, database_url, tmp_path)
     told = tmp_path / "told"
     receiver = Child("receiver", [sys.executable, "-c", _SENDER], {"TOLD": str(told)})
     # Ended by STORE_NOW, as a dispatcher that had not yet set its handlers would be.
@@ -239,14 +241,7 @@ async def test_a_reader_that_ends_before_the_hold_holds_nothing_and_keeps_the_br
     )
     centre.children = [_child("logwriter", _ANSWERS), ending, receiver]
     try:
-        await bus.ensure_topics(broker.bootstrap, centre._topics)
-        async with bus.make_producer(broker.bootstrap) as producer:
-            await producer.send_and_wait(bus.SIGNALS, encode(signal_message(0)), partition=0)
-        for child in centre.children:
-            await child.start(lambda _: None)
-        async with asyncio.timeout(20):
-            for child in centre.children:
-                await child.ready.wait()
+        await _start_children(centre)
         async with asyncio.timeout(30):
             await centre._keep_broker_log_short()
         assert not ending.serving
@@ -362,17 +357,21 @@ async def test_the_log_writer_reads_a_replaced_log_from_its_start_in_place(
         own.stop()
 
 
-async def test_the_dispatcher_reads_a_replaced_log_from_its_start_in_place(
-    dbs: Databases, tmp_path: Path
-) -> None:
-    """Every burglary of both logs reaches an incident (opens or joins one)."""
+_DISPATCHED = "SELECT count(DISTINCT signal_id) FROM incident_log WHERE signal_id IS NOT NULL"
+
+
+@contextlib.asynccontextmanager
+async def _dispatching(
+    dbs: Databases, tmp_path: Path, accounts: int, *, fetch_max_wait_ms: int
+) -> AsyncIterator[tuple[_OwnBroker, Dispatcher, asyncio.Event]]:
+    """A dispatcher on a broker of the test's own, its loop not started; the event: started over."""
     await dbs.owner.executemany(
         "INSERT INTO accounts (account, name) VALUES ($1, 'shop')",
-        [(f"A{n:04d}",) for n in range(50)],
+        [(f"A{n:04d}",) for n in range(accounts)],
     )
     own = _OwnBroker(tmp_path)
     pool = await db.create_pool(dbs.app_dsn, max_size=2, session_reset=False)
-    consumer = bus.make_consumer(own.bootstrap, group_id=None, fetch_max_wait_ms=50)
+    consumer = bus.make_consumer(own.bootstrap, group_id=None, fetch_max_wait_ms=fetch_max_wait_ms)
     started_over = asyncio.Event()
     dispatcher = Dispatcher(
         pool=pool,
@@ -392,16 +391,23 @@ async def test_the_dispatcher_reads_a_replaced_log_from_its_start_in_place(
         topics = (bus.SIGNALS, bus.COMMANDS)
         consumer.assign([bus.TopicPartition(t, n) for t in topics for n in numbers])
         await dispatcher.resume(numbers)
-        counted = "SELECT count(DISTINCT signal_id) FROM incident_log WHERE signal_id IS NOT NULL"
-        await _across_a_replaced_log(own, dispatcher, started_over, dbs.owner, counted)
-        stored = await dbs.owner.fetchval(
-            "SELECT next_offset FROM dispatcher_state WHERE topic = $1 AND shard = 0", bus.SIGNALS
-        )
-        assert stored == NEW
+        yield own, dispatcher, started_over
     finally:
         await consumer.stop()
         await pool.close()
         own.stop()
+
+
+async def test_the_dispatcher_reads_a_replaced_log_from_its_start_in_place(
+    dbs: Databases, tmp_path: Path
+) -> None:
+    """Every burglary of both logs reaches an incident (opens or joins one)."""
+    async with _dispatching(dbs, tmp_path, 50, fetch_max_wait_ms=50) as (own, dispatcher, over):
+        await _across_a_replaced_log(own, dispatcher, over, dbs.owner, _DISPATCHED)
+        stored = await dbs.owner.fetchval(
+            "SELECT next_offset FROM dispatcher_state WHERE topic = $1 AND shard = 0", bus.SIGNALS
+        )
+        assert stored == NEW
 
 
 async def test_store_now_and_a_replaced_log_cut_the_dispatchers_pause_short(
@@ -410,56 +416,28 @@ async def test_store_now_and_a_replaced_log_cut_the_dispatchers_pause_short(
     """arc up holds the receivers until the dispatcher stored the log's end: no pace waited out."""
     monkeypatch.setattr(service, "PACE", 30.0)  # a pause the bounds below would see
     monkeypatch.setattr(service, "UNPACED_FOR", 0.5)
-    await dbs.owner.executemany(
-        "INSERT INTO accounts (account, name) VALUES ($1, 'shop')",
-        [(f"A{n:04d}",) for n in range(3)],
-    )
-    own = _OwnBroker(tmp_path)
-    pool = await db.create_pool(dbs.app_dsn, max_size=2, session_reset=False)
-    consumer = bus.make_consumer(own.bootstrap, group_id=None, fetch_max_wait_ms=20)
-    started_over = asyncio.Event()
-    dispatcher = Dispatcher(
-        pool=pool,
-        consumer=consumer,
-        producer=None,
-        engine=make_engine(Settings()),
-        signals_topic=bus.SIGNALS,
-        commands_topic=bus.COMMANDS,
-        incidents_topic=bus.INCIDENTS,
-        on_start_over=started_over.set,
-    )
-    counted = "SELECT count(DISTINCT signal_id) FROM incident_log WHERE signal_id IS NOT NULL"
 
     async def dispatched(count: int) -> None:
         async def check() -> bool:
-            return bool(await dbs.owner.fetchval(counted) >= count)
+            return bool(await dbs.owner.fetchval(_DISPATCHED) >= count)
 
         await until(check, within=10, what=f"{count} signals dispatched")
 
-    running: asyncio.Task[None] | None = None
-    try:
-        await bus.ensure_topics(own.bootstrap)
-        await dispatcher.load_rules()
-        await consumer.start()
-        consumer.assign([bus.TopicPartition(t, 0) for t in (bus.SIGNALS, bus.COMMANDS)])
-        await dispatcher.resume([0])
+    async with _dispatching(dbs, tmp_path, 3, fetch_max_wait_ms=20) as (own, dispatcher, over):
         running = asyncio.create_task(dispatcher.run(asyncio.Event()))
-        await own.send(range(1))
-        await dispatched(1)  # its batch written, the loop pauses for a pace
-        await own.send(range(1, 2))
-        dispatcher.store_now()
-        await dispatched(2)
-        await asyncio.sleep(1.0)  # the unpaced moment over
-        await own.send(range(2, 3))
-        await dispatched(3)  # and the loop pauses again
-        dispatcher.replace_log()
-        async with asyncio.timeout(10):
-            await started_over.wait()
-    finally:
-        if running is not None:  # a stop would wait out the pace
-            running.cancel()
+        try:
+            await own.send(range(1))
+            await dispatched(1)  # its batch written, the loop pauses for a pace
+            await own.send(range(1, 2))
+            dispatcher.store_now()
+            await dispatched(2)
+            await asyncio.sleep(1.0)  # the unpaced moment over
+            await own.send(range(2, 3))
+            await dispatched(3)  # and the loop pauses again
+            dispatcher.replace_log()
+            async with asyncio.timeout(10):
+                await over.wait()
+        finally:
+            running.cancel()  # a stop would wait out the pace
             with contextlib.suppress(asyncio.CancelledError):
                 await running
-        await consumer.stop()
-        await pool.close()
-        own.stop()
