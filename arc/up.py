@@ -408,16 +408,15 @@ class Centre:
         # The console's commands are held with the receivers' signals.
         senders = [*self._receivers(), *(c for c in self.children if c.name == "console")]
         readers = [c for c in self.children if c.name in ("logwriter", "dispatcher")]
-        if not all(child.serving for child in (*senders, *readers)):
-            # One is starting (or dead): it may not handle the signals yet. The next look.
+        if not self._may_hold(senders, readers):
             return
         dispatchers = [c for c in readers if c.name == "dispatcher"]
         # Its site states are held up to a second: stored with every batch from
         # now, they are at most a batch behind when the receivers are held.
         self._signal(dispatchers, STORE_NOW)
         await asyncio.sleep(_STORE_AHEAD)
-        if not self.broker.running or not all(c.serving for c in (*senders, *readers)):
-            return  # one ended meanwhile: a new one may not handle the signals yet
+        if not self._may_hold(senders, readers):
+            return  # one ended meanwhile
         restarted: list[Child] = []
         failed: Exception | None = None
         async with contextlib.AsyncExitStack() as opened:
@@ -522,6 +521,15 @@ class Centre:
                 return late or ["the log still grows"]
             previous = ends
             await asyncio.sleep(_DRAIN_POLL)
+
+    def _may_hold(self, senders: list[Child], readers: list[Child]) -> bool:
+        """Whether the broker runs and every service serves, so it may hold them.
+
+        One starting (or dead) may not handle the signals yet: their default
+        action ends a process. The next look tries again.
+        """
+        running = self.broker is not None and self.broker.running
+        return running and all(child.serving for child in (*senders, *readers))
 
     def _receivers(self) -> list[Child]:
         return [c for c in self.children if c.name.startswith("receiver")]
