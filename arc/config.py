@@ -42,9 +42,9 @@ Fields (and who uses them):
   each read costs more the more it holds (docs/benchmarks.md).
 - ``broker_log_interval`` (``ARC_BROKER_LOG_INTERVAL``): seconds the embedded
   broker runs at least before the limit above replaces it (60). Each
-  replacement holds the receivers, about a tenth of a second at a steady
-  1,000 signals/s; a flood reaches the limit within seconds, in few large
-  batches that cost its reads little.
+  replacement holds the receivers, 0.1-0.3 s at a steady 1,000 signals/s
+  and up to a second in a flood; a flood reaches the limit within seconds,
+  in few large batches that cost its reads little.
 - ``timestamp_ahead`` / ``timestamp_behind`` (``ARC_TIMESTAMP_AHEAD``,
   ``ARC_TIMESTAMP_BEHIND``): the default DC-09 timestamp window, seconds
   (+20/-40); accounts may set their own.
